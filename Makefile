@@ -1,0 +1,55 @@
+# mailferry: the two commands are `make demo` and `make check`.
+# Both install missing Debian packages first (as root; otherwise they print
+# the apt-get line to run).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+GEN        := -G Ninja
+
+.PHONY: all deps build asan check unit demo fuzz clean format
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD)
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) $(GEN) -DCMAKE_BUILD_TYPE=Debug -DMF_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD)
+
+# Unit tests and end-to-end tests against real servers, in the release build
+# and again in the ASan/UBSan build.
+check: build asan
+	ctest --test-dir $(BUILD) --output-on-failure
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --test-dir $(ASAN_BUILD) --output-on-failure
+
+unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -E e2e
+
+demo: build
+	@sh scripts/demo.sh $(BUILD)/mailferry
+
+# libFuzzer targets (clang), each run for FUZZ_SECONDS.
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) $(GEN) -DCMAKE_BUILD_TYPE=Debug \
+		-DMF_SANITIZE=ON -DMF_FUZZ=ON -DMF_E2E=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD)
+	@for f in $(FUZZ_BUILD)/fuzz_*; do \
+		name=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
+		echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			$(FUZZ_BUILD)/corpus-$$name tests/fuzz/corpus || exit 1; \
+	done
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

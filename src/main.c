@@ -1,0 +1,7 @@
+/* mailferry: mailbox migration service. */
+#include "cli/cli.h"
+
+int main(int argc, char **argv)
+{
+	return cli_main(argc, argv);
+}

@@ -1,0 +1,212 @@
+/* imap-client.h: our IMAP client (RFC 9051, RFC 3501).
+ *
+ * A client owns one connection (struct net_conn) and one push parser. Commands
+ * are built with the imap_cmd_* builder, queued with imap_client_submit(), and
+ * sent as soon as the pipeline allows: up to max_in_flight commands are
+ * outstanding at once; a synchronizing literal stops further sending until the
+ * server's "+" continuation arrives (LITERAL+ and LITERAL- avoid the wait).
+ * imap_client_run() drives the exchange until a given command completes.
+ *
+ * Untagged responses go to the callback of the command that is the oldest
+ * in flight (or, when none is, to the client's default handler), after the
+ * client itself has looked at them (CAPABILITY, [CAPABILITY ...], EXISTS,
+ * UIDVALIDITY, BYE, ...).
+ *
+ * Tracing: with a trace FILE set, every line sent ("C: ") and received
+ * ("S: ") is printed; arguments marked secret print as <redacted>, and so do
+ * the continuation lines of AUTHENTICATE. Literal bodies print as
+ * "{N bytes}" beyond a short prefix.
+ *
+ * One thread at a time uses a client.
+ */
+#ifndef MF_IMAP_CLIENT_H
+#define MF_IMAP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "net/net.h"
+#include "proto/imap/imap-parser.h"
+#include "util/mf-error.h"
+
+/* ---- capabilities ------------------------------------------------------ */
+
+enum imap_cap {
+	IMAP_CAP_IMAP4REV1 = 1u << 0,
+	IMAP_CAP_IMAP4REV2 = 1u << 1,
+	IMAP_CAP_STARTTLS = 1u << 2,
+	IMAP_CAP_LOGINDISABLED = 1u << 3,
+	IMAP_CAP_AUTH_PLAIN = 1u << 4,
+	IMAP_CAP_AUTH_LOGIN = 1u << 5,
+	IMAP_CAP_SASL_IR = 1u << 6,
+	IMAP_CAP_LITERALPLUS = 1u << 7,  /* LITERAL+ */
+	IMAP_CAP_LITERALMINUS = 1u << 8, /* LITERAL- */
+	IMAP_CAP_ID = 1u << 9,
+	IMAP_CAP_UIDPLUS = 1u << 10,
+	IMAP_CAP_CONDSTORE = 1u << 11,
+	IMAP_CAP_QRESYNC = 1u << 12,
+	IMAP_CAP_SPECIAL_USE = 1u << 13,
+	IMAP_CAP_MOVE = 1u << 14,
+	IMAP_CAP_APPENDLIMIT = 1u << 15,
+	IMAP_CAP_MULTIAPPEND = 1u << 16,
+	IMAP_CAP_COMPRESS = 1u << 17,    /* COMPRESS=DEFLATE */
+	IMAP_CAP_NAMESPACE = 1u << 18,
+	IMAP_CAP_ENABLE = 1u << 19,
+	IMAP_CAP_LIST_EXTENDED = 1u << 20,
+	IMAP_CAP_LIST_STATUS = 1u << 21,
+	IMAP_CAP_BINARY = 1u << 22,
+	IMAP_CAP_UTF8_ACCEPT = 1u << 23,
+	IMAP_CAP_ESEARCH = 1u << 24,
+};
+
+/* ---- command builder --------------------------------------------------- */
+
+struct imap_cmd;
+
+/* A new command; the tag is assigned at submit time. name is the command
+ * word(s), e.g. "UID FETCH". */
+struct imap_cmd *imap_cmd_new(const char *name);
+/* Append " atom" verbatim (caller guarantees atom syntax, e.g. "1:*"). */
+void imap_cmd_atom(struct imap_cmd *cmd, const char *atom);
+/* Append " printf-output" verbatim. */
+void imap_cmd_atomf(struct imap_cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append an astring: atom when safe, quoted when possible, else a literal. */
+void imap_cmd_astring(struct imap_cmd *cmd, const char *s);
+/* Same, but the trace shows <redacted>; the copy is wiped when freed. */
+void imap_cmd_secret(struct imap_cmd *cmd, const char *s);
+/* Append a literal of len bytes (copied). */
+void imap_cmd_literal(struct imap_cmd *cmd, const void *data, size_t len);
+/* Free a command that was never submitted. */
+void imap_cmd_free(struct imap_cmd **cmdp);
+
+/* ---- client ------------------------------------------------------------- */
+
+struct imap_client;
+
+typedef void imap_untagged_fn(void *ctx, const struct imap_response *r);
+/* Called once when the command completes: r is the tagged response (NULL
+ * when the command failed locally, e.g. connection lost; err says why). */
+typedef void imap_done_fn(void *ctx, const struct imap_response *r,
+			  const struct mf_error *err);
+
+struct imap_client_opts {
+	int io_timeout_ms;          /* no byte for this long: MF_ETIMEOUT; default 30000 */
+	size_t max_in_flight;       /* default 64 */
+	FILE *trace;                /* NULL: no trace */
+	const char *trace_prefix;   /* e.g. "src" ; may be NULL */
+	struct imap_parser_limits limits;
+};
+
+/* Take ownership of conn (already connected, TLS or not). */
+struct imap_client *imap_client_new(struct net_conn *conn,
+				    const struct imap_client_opts *opts);
+/* Close the connection (without LOGOUT) and free; sets *cp to NULL. */
+void imap_client_free(struct imap_client **cp);
+
+/* The connection, e.g. to run net_start_tls() after STARTTLS. */
+struct net_conn *imap_client_conn(struct imap_client *c);
+
+/* Default handler for untagged responses when no command is in flight. */
+void imap_client_set_untagged(struct imap_client *c, imap_untagged_fn *fn, void *ctx);
+
+/* Queue a command (ownership passes to the client). Returns its tag. */
+const char *imap_client_submit(struct imap_client *c, struct imap_cmd *cmd,
+			       imap_untagged_fn *untagged, imap_done_fn *done,
+			       void *ctx);
+
+/* Send and receive until the command with this tag has completed (tag NULL:
+ * until no command is pending or in flight). Returns 0, or a negative code
+ * for a connection-level failure (then every outstanding command's done
+ * callback has been called with err). A NO or BAD answer is not a failure
+ * here: it is reported to the command's done callback. */
+int imap_client_run(struct imap_client *c, const char *tag, struct mf_error *err);
+
+/* ---- state the client tracks --------------------------------------------- */
+
+uint32_t imap_client_caps(const struct imap_client *c);
+/* All capability atoms as one space-separated string ("" before any). */
+const char *imap_client_caps_text(const struct imap_client *c);
+bool imap_client_has_cap(const struct imap_client *c, const char *atom);
+/* APPENDLIMIT=n value, 0 when none or unlimited. */
+uint64_t imap_client_appendlimit(const struct imap_client *c);
+/* Greeting text (after "* OK"), "" before the greeting. */
+const char *imap_client_greeting(const struct imap_client *c);
+/* ID response as "key=value; key=value", or "" when none. */
+const char *imap_client_server_id(const struct imap_client *c);
+bool imap_client_bye(const struct imap_client *c); /* BYE received */
+
+/* ---- synchronous helpers (each runs the client until done) ---------------- */
+
+/* Read the greeting. OK: 0; PREAUTH: 0 and *preauth_r true; BYE: MF_ENO
+ * with the server's text; garbage: MF_EPROTO ("unexpected greeting: ...");
+ * nothing: MF_ETIMEOUT. */
+int imap_client_greeting_read(struct imap_client *c, bool *preauth_r, struct mf_error *err);
+/* CAPABILITY (skipped when the greeting already gave [CAPABILITY ...] unless
+ * force). */
+int imap_client_capability(struct imap_client *c, bool force, struct mf_error *err);
+/* STARTTLS and the TLS handshake; capabilities are forgotten afterwards. */
+int imap_client_starttls(struct imap_client *c, const struct net_tls_opts *tls,
+			 int timeout_ms, struct mf_error *err);
+/* ID ("name" "mailferry" "version" ...); harmless when unsupported. */
+int imap_client_id(struct imap_client *c, struct mf_error *err);
+/* LOGIN user password. MF_EAUTH with "LOGIN rejected: [CODE] text". */
+int imap_client_login(struct imap_client *c, const char *user, const char *password,
+		      struct mf_error *err);
+/* AUTHENTICATE PLAIN with an optional authorization identity (authzid may
+ * be NULL or ""); uses SASL-IR when offered. MF_EAUTH as above. */
+int imap_client_authenticate_plain(struct imap_client *c, const char *authzid,
+				   const char *authcid, const char *password,
+				   struct mf_error *err);
+
+struct imap_list_entry {
+	char *name;        /* raw (modified UTF-7) mailbox name */
+	char delimiter;    /* '\0' for NIL */
+	uint32_t flags;    /* IMAP_LIST_* */
+};
+
+enum imap_list_flag {
+	IMAP_LIST_NOSELECT = 1u << 0,
+	IMAP_LIST_NOINFERIORS = 1u << 1,
+	IMAP_LIST_HASCHILDREN = 1u << 2,
+	IMAP_LIST_HASNOCHILDREN = 1u << 3,
+	IMAP_LIST_SUBSCRIBED = 1u << 4,
+	IMAP_LIST_NONEXISTENT = 1u << 5,
+	IMAP_LIST_ALL = 1u << 6,
+	IMAP_LIST_ARCHIVE = 1u << 7,
+	IMAP_LIST_DRAFTS = 1u << 8,
+	IMAP_LIST_FLAGGED = 1u << 9,
+	IMAP_LIST_JUNK = 1u << 10,
+	IMAP_LIST_SENT = 1u << 11,
+	IMAP_LIST_TRASH = 1u << 12,
+};
+
+struct imap_list_result {
+	struct imap_list_entry *entries;
+	size_t count;
+};
+
+/* LIST "" "*" (RETURN (SPECIAL-USE SUBSCRIBED) when the server has
+ * SPECIAL-USE / LIST-EXTENDED). */
+int imap_client_list(struct imap_client *c, struct imap_list_result *out,
+		     struct mf_error *err);
+void imap_list_result_free(struct imap_list_result *r);
+
+struct imap_mailbox_state {
+	uint32_t exists;
+	uint32_t uidvalidity;
+	uint32_t uidnext;        /* 0 when the server did not say */
+	uint64_t highestmodseq;  /* 0 when none */
+	bool readonly;
+};
+
+/* SELECT or EXAMINE (readonly) a mailbox (raw modified UTF-7 name). */
+int imap_client_select(struct imap_client *c, const char *mailbox, bool readonly,
+		       struct imap_mailbox_state *st, struct mf_error *err);
+
+/* LOGOUT and wait (briefly) for the server's BYE and OK. */
+int imap_client_logout(struct imap_client *c, struct mf_error *err);
+
+#endif
