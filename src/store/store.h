@@ -11,7 +11,14 @@
  * first use. Sealed values are stored as text "v1:" + base64(nonce||box).
  * Plaintext passwords exist only in memory and are wiped after use.
  *
- * Every function returns 0 or a negative MF_E* code with err set.
+ * Every function returns 0 or a negative MF_E* code with err set. Problems
+ * with the data directory, database or key file (including a key file with
+ * group/other permissions, a database locked past the 5 s busy timeout, or
+ * a schema newer than this binary) are MF_EIO.
+ *
+ * A struct store is used by one thread at a time; threads and processes
+ * open their own handles on the same data directory (WAL lets them read
+ * while one writes; writers wait up to 5 s for each other).
  */
 #ifndef MF_STORE_H
 #define MF_STORE_H
@@ -32,7 +39,8 @@ char *store_default_data_dir(const char *explicit_dir);
 char *store_default_key_file(const char *data_dir);
 
 /* Open (creating the directory with mode 0700, the database and the key
- * file as needed) and migrate the schema. */
+ * file as needed) and migrate the schema. data_dir and key_file may be NULL
+ * for the defaults above. */
 int store_open(const char *data_dir, const char *key_file, struct store **st_r,
 	       struct mf_error *err);
 void store_close(struct store **stp);
@@ -103,9 +111,12 @@ int store_endpoint_delete(struct store *st, const char *name, struct mf_error *e
 
 /* ---- batches (minimal until the batches issue) -------------------------- */
 
-/* Create a batch row using source (and optional target) endpoint names.
- * Returns the id in *id_r. */
+/* Create a batch row using source (and optional target, NULL for none)
+ * endpoint names. Returns the id in *id_r. MF_ENOTFOUND for an unknown
+ * endpoint, MF_EEXIST when the batch name is taken. */
 int store_batch_insert(struct store *st, const char *name, const char *source_endpoint,
 		       const char *target_endpoint, int64_t *id_r, struct mf_error *err);
+/* Delete a batch row by name. MF_ENOTFOUND when there is none. */
+int store_batch_delete(struct store *st, const char *name, struct mf_error *err);
 
 #endif
