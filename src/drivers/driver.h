@@ -1,0 +1,156 @@
+/* driver.h: the mailbox driver interface, the central seam of the copy
+ * pipeline. Both sides of a migration are drivers: "imap" (any IMAP server,
+ * source or target) and "maildir" (the local Dovecot-compatible store,
+ * target). The engine only sees this table.
+ *
+ * Folder names crossing this interface are UTF-8 with '/' as the hierarchy
+ * separator ("Archive/2024/Entwürfe"); each driver translates to its native
+ * form (modified UTF-7 and the server's separator; Maildir++ ".A.B").
+ *
+ * Message bytes never sit whole in memory: a source pushes each message's
+ * bytes in chunks to a sink (struct mbx_sink), and a target's append takes
+ * the bytes in chunks between append_begin and append_end.
+ *
+ * Return values: 0, or a negative MF_E* code with err set. The code tells how
+ * far a failure reaches:
+ *   MF_ENO / MF_ELIMIT on append_end: this message only (skip it);
+ *   MF_ECLOSED / MF_ETIMEOUT / MF_EIO: the connection or store (retry);
+ *   MF_EAUTH: the user (fail at once).
+ */
+#ifndef MF_DRIVER_H
+#define MF_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util/mf-error.h"
+
+/* System flags. */
+enum mbx_flag {
+	MBX_SEEN = 1u << 0,
+	MBX_ANSWERED = 1u << 1,
+	MBX_FLAGGED = 1u << 2,
+	MBX_DELETED = 1u << 3,
+	MBX_DRAFT = 1u << 4,
+};
+
+/* Special-use roles (RFC 6154). */
+enum mbx_role {
+	MBX_ROLE_NONE = 0,
+	MBX_ROLE_INBOX,
+	MBX_ROLE_SENT,
+	MBX_ROLE_DRAFTS,
+	MBX_ROLE_TRASH,
+	MBX_ROLE_JUNK,
+	MBX_ROLE_ARCHIVE,
+	MBX_ROLE_ALL,
+	MBX_ROLE_FLAGGED,
+};
+
+struct mbx_folder {
+	char *name;          /* UTF-8, '/'-separated; "INBOX" for the inbox */
+	enum mbx_role role;
+	bool subscribed;
+	bool noselect;       /* a container only: no messages */
+};
+
+struct mbx_folder_list {
+	struct mbx_folder *folders;
+	size_t count;
+};
+void mbx_folder_list_free(struct mbx_folder_list *l);
+
+struct mbx_folder_state {
+	uint32_t uidvalidity;
+	uint32_t uidnext;       /* 0 when unknown */
+	uint32_t count;
+	uint64_t highestmodseq; /* 0 when none */
+};
+
+struct mbx_msg_info {
+	uint32_t uid;
+	uint64_t size;          /* RFC822.SIZE */
+	uint32_t flags;         /* enum mbx_flag */
+	char **keywords;        /* owned by whoever filled it */
+	size_t keyword_count;
+	time_t internaldate;    /* UTC instant */
+	int tz_offset_min;      /* offset the server showed, for APPEND */
+};
+
+/* Where a message's bytes go. begin is called once per message with its
+ * info (size exact), then data zero or more times, then end. A negative
+ * return from any of them aborts the fetch with that code. */
+struct mbx_sink {
+	int (*begin)(void *ctx, const struct mbx_msg_info *info, struct mf_error *err);
+	int (*data)(void *ctx, const void *data, size_t len, struct mf_error *err);
+	int (*end)(void *ctx, struct mf_error *err);
+	void *ctx;
+};
+
+/* Where an appended message landed. */
+struct mbx_appended {
+	uint32_t uidvalidity;   /* 0 when the target did not say (no UIDPLUS) */
+	uint32_t uid;
+	char *location;         /* maildir: file name; may be NULL */
+};
+
+struct mbx;                 /* an open mailbox (one user's account) */
+struct mbx_append;          /* one message being appended */
+
+/* Outcome of one append: rc 0 and *out on success; MF_ENO / MF_ELIMIT when
+ * the target refused this message (err has the server's words); other codes
+ * when the connection or store failed. out and err are valid during the
+ * call only. */
+typedef void mbx_append_done_fn(void *ctx, uint64_t token, int rc,
+				const struct mbx_appended *out, const struct mf_error *err);
+
+struct mailbox_driver {
+	const char *name;
+	/* All folders, INBOX first, parents before children. */
+	int (*list_folders)(struct mbx *m, struct mbx_folder_list *out, struct mf_error *err);
+	int (*folder_state)(struct mbx *m, const char *folder, struct mbx_folder_state *st,
+			    struct mf_error *err);
+	/* Call fn for each message with UID >= from_uid (info valid during the
+	 * call only). */
+	int (*list_messages)(struct mbx *m, const char *folder, uint32_t from_uid,
+			     int (*fn)(void *ctx, const struct mbx_msg_info *info),
+			     void *ctx, struct mf_error *err);
+	/* Push the messages with these UIDs to sink, pipelined; order follows
+	 * the server's answers. A UID that vanished is skipped silently. */
+	int (*fetch)(struct mbx *m, const char *folder, const uint32_t *uids, size_t n,
+		     const struct mbx_sink *sink, struct mf_error *err);
+	/* Create a folder (and its parents) unless it exists; subscribe when
+	 * asked. role is a hint for special-use targets. */
+	int (*create_folder)(struct mbx *m, const char *folder, enum mbx_role role,
+			     bool subscribe, struct mf_error *err);
+	/* The target's own folder for a role (e.g. "Sent Items"), or NULL. */
+	const char *(*role_folder)(struct mbx *m, enum mbx_role role);
+	/* Appending is pipelined: append_begin .. append_data* .. append_end
+	 * hand one message to the driver, which reports its outcome later
+	 * through the done callback set with set_append_done (the maildir
+	 * driver reports before append_end returns; the IMAP driver when the
+	 * server's tagged answer arrives, which may be during a later call).
+	 * append_flush waits until every message handed over has been
+	 * reported. A message is durable (file fsynced, server said OK) when
+	 * reported with rc 0. token is the caller's, passed back unchanged.
+	 * info->size bytes must follow through append_data. */
+	void (*set_append_done)(struct mbx *m, mbx_append_done_fn *fn, void *ctx);
+	int (*append_begin)(struct mbx *m, const char *folder, const struct mbx_msg_info *info,
+			    uint64_t token, struct mbx_append **ap_r, struct mf_error *err);
+	int (*append_data)(struct mbx_append *ap, const void *data, size_t len,
+			   struct mf_error *err);
+	int (*append_end)(struct mbx_append *ap, struct mf_error *err);
+	/* Abandon an append begun but not ended (a partial file is removed;
+	 * an IMAP connection is closed, as a literal cannot be cut short). */
+	void (*append_abort)(struct mbx_append *ap);
+	int (*append_flush)(struct mbx *m, struct mf_error *err);
+	void (*close)(struct mbx **mp);
+};
+
+struct mbx {
+	const struct mailbox_driver *drv;
+};
+
+#endif
