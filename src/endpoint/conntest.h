@@ -63,8 +63,28 @@ struct conntest_opts {
 	FILE *trace;                 /* protocol trace, redacted; may be NULL */
 };
 
+/* *failed_stage_r for an endpoint type whose test is not implemented yet
+ * (exchange-remote, outlook-anywhere): the result is "Failed" with
+ * FailedStage null, empty Stages, and a Message that points to
+ * --skip-verification. The CLI maps it to exit code 20. */
+#define CONNTEST_UNSUPPORTED (-2)
+
+/* Flags for json_dumps() of a result: ElapsedMs values are rounded to two
+ * decimals, and jansson's default precision (17 digits) would print 0.07
+ * as 0.070000000000000007. */
+#define CONNTEST_JSON_FLAGS JSON_REAL_PRECISION(15)
+
 /* Run the test. Returns a new JSON object (caller decrefs) and sets
- * *failed_stage_r to the failing stage or -1 on success. */
+ * *failed_stage_r to the failing stage (enum conntest_stage), -1 on success,
+ * or CONNTEST_UNSUPPORTED. opts may be NULL (no login, default timeout).
+ * Stages that did not run are listed as "skipped" with ElapsedMs 0, so
+ * Stages always has all 8 entries (except for CONNTEST_UNSUPPORTED).
+ * LoginAs is the login tried: "alice", or "alice (as master)" when an
+ * administrator impersonates alice (SASL authorization or master user).
+ * "AppendLimit" is the APPENDLIMIT=n value or null. Message never holds a
+ * secret; on success it reads "Connected to 127.0.0.1:143 (STARTTLS),
+ * logged in as alice and opened INBOX.", on failure it is the failing
+ * stage's cause ("connection refused by 127.0.0.1:1"). */
 json_t *conntest_run(const struct store_endpoint *ep, const struct conntest_opts *opts,
 		     int *failed_stage_r);
 

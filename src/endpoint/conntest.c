@@ -1,0 +1,806 @@
+/* conntest.c: the staged connection test of an IMAP endpoint (conntest.h).
+ *
+ * Each stage runs with the stage timeout, is timed on the monotonic clock
+ * and leaves a short detail; the first failure stops the run and its
+ * one-line cause becomes the result's Message. Passwords are only passed
+ * through to the IMAP client (which marks them secret in traces); nothing
+ * here copies or prints them.
+ */
+#include "endpoint/conntest.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "net/net.h"
+#include "proto/imap/imap-client.h"
+#include "util/buf.h"
+#include "util/mftime.h"
+#include "util/xmalloc.h"
+
+#define CONNTEST_DEFAULT_TIMEOUT_MS 10000
+
+static const char *const conntest_names[CONNTEST_STAGE_COUNT] = {
+	"dns", "connect", "tls", "greeting", "starttls", "capability", "login", "select",
+};
+
+const char *conntest_stage_name(enum conntest_stage s)
+{
+	if ((int)s < 0 || s >= CONNTEST_STAGE_COUNT)
+		return "unknown";
+	return conntest_names[s];
+}
+
+enum ct_status { CT_PENDING = 0, CT_OK, CT_FAILED, CT_SKIPPED };
+
+struct ct_stage {
+	enum ct_status status;
+	double ms;
+	char *detail; /* owned */
+};
+
+enum ct_login_mode { CT_LOGIN_NONE, CT_LOGIN_DIRECT, CT_LOGIN_SASL, CT_LOGIN_MASTER };
+
+struct ct_run {
+	const struct store_endpoint *ep;   /* foreign */
+	const struct conntest_opts *opts;  /* foreign */
+	const char *security;              /* "none", "starttls" or "tls" */
+	int port;
+	int timeout_ms;
+	struct ct_stage stage[CONNTEST_STAGE_COUNT];
+	int failed;                        /* failing stage, -1 while none */
+	struct mf_error err;               /* cause of the failure */
+	int64_t t0_ns;                     /* start of the running stage */
+	struct net_addrs addrs;
+	struct net_conn *conn;             /* owned until the client takes it */
+	struct imap_client *client;        /* owned */
+	char peer[80];
+	char *tls_desc;                    /* owned; NULL without TLS */
+	char *tls_cert;                    /* owned */
+	bool tls;
+	bool greeted;
+	bool preauth;
+	bool authenticated;
+	bool login_tried;
+	/* The login plan. Passwords point into opts (never copied). */
+	enum ct_login_mode mode;
+	const char *authzid;               /* foreign */
+	const char *authcid;               /* foreign, or master_login */
+	const char *password;              /* foreign */
+	char *master_login;                /* owned: "user<sep>admin" */
+	char *login_as;                    /* owned; LoginAs */
+	char *login_detail;                /* owned */
+	json_t *warnings;                  /* owned */
+};
+
+static bool ct_streq(const char *a, const char *b)
+{
+	return a != NULL && strcmp(a, b) == 0;
+}
+
+static bool ct_set(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}
+
+static int64_t ct_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* "10", "0.5", "2.25": seconds for messages. */
+static const char *ct_secs(int ms, char out[24])
+{
+	size_t n;
+
+	if (ms % 1000 == 0) {
+		snprintf(out, 24, "%d", ms / 1000);
+		return out;
+	}
+	snprintf(out, 24, "%d.%03d", ms / 1000, ms % 1000);
+	n = strlen(out);
+	while (n > 0 && out[n - 1] == '0')
+		out[--n] = '\0';
+	return out;
+}
+
+static void ct_begin(struct ct_run *r)
+{
+	r->t0_ns = ct_now_ns();
+}
+
+static void ct_finish(struct ct_run *r, enum conntest_stage s, enum ct_status st,
+		      const char *fmt, va_list ap)
+{
+	struct ct_stage *stage = &r->stage[s];
+
+	stage->status = st;
+	stage->ms = (double)(ct_now_ns() - r->t0_ns) / 1e6;
+	free(stage->detail);
+	stage->detail = xvasprintf(fmt, ap);
+}
+
+static void ct_ok(struct ct_run *r, enum conntest_stage s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void ct_ok(struct ct_run *r, enum conntest_stage s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ct_finish(r, s, CT_OK, fmt, ap);
+	va_end(ap);
+}
+
+/* The stage failed with r->err; its message is the stage's detail. */
+static int ct_fail(struct ct_run *r, enum conntest_stage s)
+{
+	r->stage[s].status = CT_FAILED;
+	r->stage[s].ms = (double)(ct_now_ns() - r->t0_ns) / 1e6;
+	free(r->stage[s].detail);
+	r->stage[s].detail = xstrdup(r->err.msg);
+	r->failed = (int)s;
+	return r->err.code < 0 ? r->err.code : MF_EINVAL;
+}
+
+static void ct_skip(struct ct_run *r, enum conntest_stage s, const char *detail)
+{
+	r->stage[s].status = CT_SKIPPED;
+	r->stage[s].ms = 0;
+	free(r->stage[s].detail);
+	r->stage[s].detail = xstrdup(detail);
+}
+
+static void ct_warn(struct ct_run *r, const char *text)
+{
+	size_t i;
+	json_t *w;
+
+	json_array_foreach(r->warnings, i, w) {
+		if (ct_streq(json_string_value(w), text))
+			return;
+	}
+	json_array_append_new(r->warnings, json_string(text));
+}
+
+/* Turn a timeout or a closed connection into words that name the stage;
+ * other causes (TLS verification, NO/BAD text) are kept as reported. */
+static void ct_reword(struct ct_run *r, const char *what)
+{
+	char secs[24];
+
+	if (r->err.code == MF_ETIMEOUT)
+		mf_error_set(&r->err, MF_ETIMEOUT, "no answer to %s within %s s", what,
+			     ct_secs(r->timeout_ms, secs));
+	else if (r->err.code == MF_ECLOSED)
+		mf_error_set(&r->err, MF_ECLOSED, "the server closed the connection during %s",
+			     what);
+}
+
+/* ---- the stages ---------------------------------------------------------- */
+
+static int ct_dns(struct ct_run *r)
+{
+	const char *server = r->ep->server;
+	char secs[24];
+	struct buf list = BUF_INIT;
+	int ret;
+
+	ct_begin(r);
+	if (!ct_set(server)) {
+		mf_error_set(&r->err, MF_EINVAL, "--server is required for an imap endpoint");
+		return ct_fail(r, CONNTEST_DNS);
+	}
+	if (r->port < 1 || r->port > 65535) {
+		mf_error_set(&r->err, MF_EINVAL, "--port must be between 1 and 65535");
+		return ct_fail(r, CONNTEST_DNS);
+	}
+	ret = net_resolve(server, (uint16_t)r->port, r->timeout_ms, &r->addrs, &r->err);
+	if (ret < 0) {
+		if (ret == MF_ETIMEOUT)
+			mf_error_set(&r->err, ret, "no DNS answer for %s within %s s", server,
+				     ct_secs(r->timeout_ms, secs));
+		return ct_fail(r, CONNTEST_DNS);
+	}
+	if (r->addrs.count == 0) {
+		mf_error_set(&r->err, MF_EDNS, "no such host: %s", server);
+		return ct_fail(r, CONNTEST_DNS);
+	}
+	for (size_t i = 0; i < r->addrs.count; i++)
+		buf_printf(&list, "%s%s", i > 0 ? ", " : "", r->addrs.addr[i].text);
+	ct_ok(r, CONNTEST_DNS, "%s", buf_cstr(&list));
+	buf_free(&list);
+	return 0;
+}
+
+/* "127.0.0.1:143", "[::1]:993", or "host:port" when it has several
+ * addresses. */
+static void ct_target(const struct ct_run *r, char *out, size_t size)
+{
+	const char *host = r->addrs.count == 1 ? r->addrs.addr[0].text : r->ep->server;
+
+	if (strchr(host, ':') != NULL)
+		snprintf(out, size, "[%s]:%d", host, r->port);
+	else
+		snprintf(out, size, "%s:%d", host, r->port);
+}
+
+static bool ct_names_addr(const struct ct_run *r, const char *msg)
+{
+	for (size_t i = 0; i < r->addrs.count; i++) {
+		if (strstr(msg, r->addrs.addr[i].text) != NULL)
+			return true;
+	}
+	return false;
+}
+
+static int ct_connect(struct ct_run *r)
+{
+	char target[300], secs[24];
+	int ret;
+
+	ct_begin(r);
+	ret = net_connect(&r->addrs, r->timeout_ms, &r->conn, &r->err);
+	if (ret < 0) {
+		/* The cause names the address (net.c does); add it if not. */
+		ct_target(r, target, sizeof(target));
+		if (!ct_names_addr(r, r->err.msg)) {
+			if (ret == MF_ETIMEOUT)
+				mf_error_set(&r->err, ret, "no answer from %s within %s s",
+					     target, ct_secs(r->timeout_ms, secs));
+			else
+				mf_error_set(&r->err, ret, "%s by %s", r->err.msg, target);
+		}
+		return ct_fail(r, CONNTEST_CONNECT);
+	}
+	snprintf(r->peer, sizeof(r->peer), "%s", net_peer_text(r->conn));
+	ct_ok(r, CONNTEST_CONNECT, "%s", r->peer);
+	return 0;
+}
+
+static void ct_note_tls(struct ct_run *r, struct net_conn *conn)
+{
+	r->tls = true;
+	free(r->tls_desc);
+	free(r->tls_cert);
+	r->tls_desc = xstrdup(net_tls_description(conn));
+	r->tls_cert = xstrdup(net_tls_peer_summary(conn));
+	if (r->ep->accept_untrusted)
+		ct_warn(r, "certificate verification is disabled (--accept-untrusted-certificates): "
+			   "the server's certificate was accepted without checking it");
+}
+
+static void ct_tls_opts(const struct ct_run *r, struct net_tls_opts *tls)
+{
+	tls->verify = !r->ep->accept_untrusted;
+	tls->host = r->ep->server;
+}
+
+static int ct_tls(struct ct_run *r)
+{
+	struct net_tls_opts tls;
+	char secs[24];
+	int ret;
+
+	if (!ct_streq(r->security, "tls")) {
+		ct_skip(r, CONNTEST_TLS, "not used (no implicit TLS)");
+		return 0;
+	}
+	ct_begin(r);
+	ct_tls_opts(r, &tls);
+	ret = net_start_tls(r->conn, &tls, r->timeout_ms, &r->err);
+	if (ret < 0) {
+		if (ret == MF_ETIMEOUT)
+			mf_error_set(&r->err, ret, "no TLS handshake within %s s",
+				     ct_secs(r->timeout_ms, secs));
+		else if (ret == MF_ECLOSED)
+			mf_error_set(&r->err, ret,
+				     "the server closed the connection during the TLS handshake");
+		return ct_fail(r, CONNTEST_TLS);
+	}
+	ct_note_tls(r, r->conn);
+	ct_ok(r, CONNTEST_TLS, "%s", r->tls_desc);
+	return 0;
+}
+
+static int ct_greeting(struct ct_run *r)
+{
+	struct imap_client_opts co;
+	char secs[24];
+	int ret;
+
+	memset(&co, 0, sizeof(co));
+	co.io_timeout_ms = r->timeout_ms;
+	co.max_in_flight = 8;
+	co.trace = r->opts->trace;
+	co.trace_prefix = r->ep->name;
+	co.limits.max_line = 1024 * 1024;
+	co.limits.max_literal = 1024 * 1024;
+	co.limits.max_depth = 64;
+	r->client = imap_client_new(r->conn, &co);
+	r->conn = NULL; /* the client owns it now */
+
+	ct_begin(r);
+	ret = imap_client_greeting_read(r->client, &r->preauth, &r->err);
+	if (ret < 0) {
+		if (ret == MF_ETIMEOUT)
+			mf_error_set(&r->err, ret, "no greeting within %s s",
+				     ct_secs(r->timeout_ms, secs));
+		else if (ret == MF_ECLOSED)
+			mf_error_set(&r->err, ret,
+				     "the server closed the connection without a greeting");
+		return ct_fail(r, CONNTEST_GREETING);
+	}
+	r->greeted = true;
+	r->authenticated = r->preauth;
+	ct_ok(r, CONNTEST_GREETING, "%s%s", r->preauth ? "PREAUTH " : "",
+	      imap_client_greeting(r->client));
+	return 0;
+}
+
+static int ct_starttls(struct ct_run *r)
+{
+	struct net_tls_opts tls;
+	struct net_conn *conn;
+	const char *caps;
+	int ret;
+
+	if (!ct_streq(r->security, "starttls")) {
+		ct_skip(r, CONNTEST_STARTTLS, "not used (--security is not starttls)");
+		return 0;
+	}
+	ct_begin(r);
+	if (r->preauth) {
+		mf_error_set(&r->err, MF_EPROTO,
+			     "the server greeted with PREAUTH, so STARTTLS cannot be used");
+		return ct_fail(r, CONNTEST_STARTTLS);
+	}
+	caps = imap_client_caps_text(r->client);
+	if (caps[0] != '\0' && !(imap_client_caps(r->client) & IMAP_CAP_STARTTLS)) {
+		mf_error_set(&r->err, MF_EUNSUPPORTED, "the server does not offer STARTTLS");
+		return ct_fail(r, CONNTEST_STARTTLS);
+	}
+	ct_tls_opts(r, &tls);
+	ret = imap_client_starttls(r->client, &tls, r->timeout_ms, &r->err);
+	if (ret < 0) {
+		ct_reword(r, "STARTTLS");
+		if ((ret == MF_ENO || ret == MF_EBAD) &&
+		    strncmp(r->err.msg, "STARTTLS", 8) != 0)
+			mf_error_prefix(&r->err, "STARTTLS rejected");
+		return ct_fail(r, CONNTEST_STARTTLS);
+	}
+	conn = imap_client_conn(r->client);
+	ct_note_tls(r, conn);
+	ct_ok(r, CONNTEST_STARTTLS, "%s", r->tls_desc);
+	return 0;
+}
+
+static size_t ct_count_words(const char *s)
+{
+	size_t n = 0;
+	bool in = false;
+
+	for (; *s != '\0'; s++) {
+		if (*s == ' ') {
+			in = false;
+		} else if (!in) {
+			in = true;
+			n++;
+		}
+	}
+	return n;
+}
+
+static int ct_capability(struct ct_run *r)
+{
+	struct mf_error id_err;
+	bool from_greeting;
+	uint32_t caps;
+	int ret;
+
+	ct_begin(r);
+	from_greeting = imap_client_caps_text(r->client)[0] != '\0';
+	ret = imap_client_capability(r->client, false, &r->err);
+	if (ret < 0) {
+		ct_reword(r, "CAPABILITY");
+		return ct_fail(r, CONNTEST_CAPABILITY);
+	}
+	caps = imap_client_caps(r->client);
+	/* The server's ID is for the report only: its failure is not fatal. */
+	mf_error_clear(&id_err);
+	if (caps & IMAP_CAP_ID)
+		(void)imap_client_id(r->client, &id_err);
+	ct_ok(r, CONNTEST_CAPABILITY, "%zu capabilities%s",
+	      ct_count_words(imap_client_caps_text(r->client)),
+	      from_greeting ? " (from the greeting)" : "");
+
+	if (!r->tls && (caps & IMAP_CAP_STARTTLS))
+		ct_warn(r, "the server offers STARTTLS but the connection is not encrypted: "
+			   "use --security starttls");
+	return 0;
+}
+
+static void ct_caps_warnings(struct ct_run *r)
+{
+	uint32_t caps = imap_client_caps(r->client);
+
+	if (!(caps & (IMAP_CAP_IMAP4REV1 | IMAP_CAP_IMAP4REV2)))
+		ct_warn(r, "the server announces neither IMAP4rev1 nor IMAP4rev2");
+	if (!(caps & IMAP_CAP_UIDPLUS))
+		ct_warn(r, "the server lacks UIDPLUS (RFC 4315): a migration with it is slower "
+			   "and cannot confirm where each message landed");
+}
+
+/* Decide who logs in and how (conntest.h, struct conntest_opts). */
+static void ct_plan_login(struct ct_run *r)
+{
+	const struct conntest_opts *o = r->opts;
+	const struct store_endpoint *ep = r->ep;
+	bool admin = ct_set(ep->admin_user) && o->admin_password != NULL;
+
+	if (ct_set(o->user) && o->password != NULL) {
+		r->mode = CT_LOGIN_DIRECT;
+		r->authcid = o->user;
+		r->password = o->password;
+		r->login_as = xstrdup(o->user);
+		r->login_detail = xasprintf("as %s", o->user);
+	} else if (ct_set(o->user) && admin) {
+		r->password = o->admin_password;
+		r->login_as = xasprintf("%s (as master)", o->user);
+		if (ct_streq(ep->impersonation, "master-user")) {
+			r->mode = CT_LOGIN_MASTER;
+			r->master_login = xasprintf("%s%s%s", o->user,
+						    ct_set(ep->master_separator) ?
+						    ep->master_separator : "*",
+						    ep->admin_user);
+			r->authcid = r->master_login;
+			r->login_detail = xasprintf("as %s (master user %s)", o->user,
+						    ep->admin_user);
+		} else {
+			r->mode = CT_LOGIN_SASL;
+			r->authzid = o->user;
+			r->authcid = ep->admin_user;
+			r->login_detail = xasprintf("as %s (SASL authorization by %s)",
+						    o->user, ep->admin_user);
+		}
+	} else if (!ct_set(o->user) && admin) {
+		r->mode = CT_LOGIN_DIRECT;
+		r->authcid = ep->admin_user;
+		r->password = o->admin_password;
+		r->login_as = xstrdup(ep->admin_user);
+		r->login_detail = xasprintf("as %s", ep->admin_user);
+	} else {
+		r->mode = CT_LOGIN_NONE;
+	}
+}
+
+static int ct_login(struct ct_run *r)
+{
+	uint32_t caps = imap_client_caps(r->client);
+	bool has_plain = (caps & IMAP_CAP_AUTH_PLAIN) != 0;
+	bool use_plain;
+	struct mf_error cap_err;
+	const char *what;
+	int ret;
+
+	if (r->preauth) {
+		ct_begin(r);
+		ct_ok(r, CONNTEST_LOGIN, "pre-authenticated by the server (PREAUTH)");
+		return 0;
+	}
+	if (r->mode == CT_LOGIN_NONE) {
+		ct_skip(r, CONNTEST_LOGIN, "not tested: no credentials are known");
+		if (!r->tls && !(caps & IMAP_CAP_LOGINDISABLED))
+			ct_warn(r, "the server would accept a password over an unencrypted "
+				   "connection (it does not announce LOGINDISABLED)");
+		return 0;
+	}
+	ct_begin(r);
+	use_plain = r->mode == CT_LOGIN_SASL ||
+		    (!ct_streq(r->ep->auth, "login") && has_plain);
+	if (r->mode == CT_LOGIN_SASL && !has_plain) {
+		mf_error_set(&r->err, MF_EUNSUPPORTED,
+			     "impersonation through SASL needs AUTHENTICATE PLAIN, which the "
+			     "server does not offer (try --impersonation master-user)");
+		return ct_fail(r, CONNTEST_LOGIN);
+	}
+	if (!use_plain && (caps & IMAP_CAP_LOGINDISABLED)) {
+		mf_error_set(&r->err, MF_EAUTH,
+			     "the server refuses passwords on an unencrypted connection "
+			     "(LOGINDISABLED): use --security starttls or tls");
+		return ct_fail(r, CONNTEST_LOGIN);
+	}
+	if (!use_plain && !ct_streq(r->ep->auth, "login"))
+		ct_warn(r, "the server does not offer AUTHENTICATE PLAIN: the LOGIN command "
+			   "was used instead");
+
+	r->login_tried = true;
+	what = use_plain ? "AUTHENTICATE PLAIN" : "LOGIN";
+	if (use_plain)
+		ret = imap_client_authenticate_plain(r->client, r->authzid, r->authcid,
+						     r->password, &r->err);
+	else
+		ret = imap_client_login(r->client, r->authcid, r->password, &r->err);
+	if (!r->tls)
+		ct_warn(r, ret == 0 ? "the server accepted a password over an unencrypted connection"
+				    : "a password was sent over an unencrypted connection");
+	if (ret < 0) {
+		ct_reword(r, what);
+		return ct_fail(r, CONNTEST_LOGIN);
+	}
+	r->authenticated = true;
+	ct_ok(r, CONNTEST_LOGIN, "%s", r->login_detail);
+
+	/* Servers announce more after login, usually in the tagged OK; the
+	 * client asks again when they did not. Not fatal: EXAMINE reports a
+	 * dead connection. */
+	(void)imap_client_capability(r->client, false, &cap_err);
+	return 0;
+}
+
+static int ct_select(struct ct_run *r)
+{
+	struct imap_mailbox_state st;
+	int ret;
+
+	if (!r->authenticated) {
+		ct_skip(r, CONNTEST_SELECT, "not tested: not logged in");
+		return 0;
+	}
+	ct_begin(r);
+	memset(&st, 0, sizeof(st));
+	ret = imap_client_select(r->client, "INBOX", true, &st, &r->err);
+	if (ret < 0) {
+		ct_reword(r, "EXAMINE INBOX");
+		if ((ret == MF_ENO || ret == MF_EBAD) && strncmp(r->err.msg, "EXAMINE", 7) != 0)
+			mf_error_prefix(&r->err, "EXAMINE INBOX failed");
+		return ct_fail(r, CONNTEST_SELECT);
+	}
+	ct_ok(r, CONNTEST_SELECT, "INBOX: %u message%s, UIDVALIDITY %u", st.exists,
+	      st.exists == 1 ? "" : "s", st.uidvalidity);
+	return 0;
+}
+
+static int ct_stages(struct ct_run *r)
+{
+	int ret;
+
+	if ((ret = ct_dns(r)) < 0 || (ret = ct_connect(r)) < 0 || (ret = ct_tls(r)) < 0 ||
+	    (ret = ct_greeting(r)) < 0 || (ret = ct_starttls(r)) < 0 ||
+	    (ret = ct_capability(r)) < 0)
+		return ret;
+	ct_plan_login(r);
+	if ((ret = ct_login(r)) < 0 || (ret = ct_select(r)) < 0)
+		return ret;
+	return 0;
+}
+
+/* ---- the result document ------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	uint32_t cap;
+} ct_migration_caps[] = {
+	{ "UIDPLUS", IMAP_CAP_UIDPLUS },
+	{ "CONDSTORE", IMAP_CAP_CONDSTORE },
+	{ "QRESYNC", IMAP_CAP_QRESYNC },
+	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
+	{ "MOVE", IMAP_CAP_MOVE },
+	{ "APPENDLIMIT", IMAP_CAP_APPENDLIMIT },
+	{ "LITERAL+", IMAP_CAP_LITERALPLUS },
+	{ "MULTIAPPEND", IMAP_CAP_MULTIAPPEND },
+	{ "COMPRESS", IMAP_CAP_COMPRESS },
+};
+
+static json_t *ct_str_or_null(const char *s)
+{
+	return ct_set(s) ? json_string(s) : json_null();
+}
+
+static json_t *ct_caps_array(const char *text)
+{
+	json_t *arr = json_array();
+	const char *p = text;
+
+	while (*p != '\0') {
+		size_t n;
+
+		while (*p == ' ')
+			p++;
+		n = strcspn(p, " ");
+		if (n > 0) {
+			char *word = xstrndup(p, n);
+
+			json_array_append_new(arr, json_string(word));
+			free(word);
+		}
+		p += n;
+	}
+	return arr;
+}
+
+static const char *ct_status_name(enum ct_status st)
+{
+	switch (st) {
+	case CT_OK: return "ok";
+	case CT_FAILED: return "failed";
+	default: return "skipped";
+	}
+}
+
+static json_t *ct_stages_json(struct ct_run *r)
+{
+	json_t *arr = json_array();
+
+	for (int s = 0; s < CONNTEST_STAGE_COUNT; s++) {
+		struct ct_stage *st = &r->stage[s];
+		double ms = (double)(int64_t)(st->ms * 100 + 0.5) / 100;
+		char *detail = NULL;
+
+		if (st->status == CT_PENDING) {
+			detail = xasprintf("not run: the %s stage failed",
+					   conntest_stage_name((enum conntest_stage)r->failed));
+			st->status = CT_SKIPPED;
+			ms = 0;
+		}
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:s}",
+						     "Stage", conntest_names[s],
+						     "Status", ct_status_name(st->status),
+						     "ElapsedMs", ms,
+						     "Detail", detail != NULL ? detail :
+						     st->detail != NULL ? st->detail : ""));
+		free(detail);
+	}
+	return arr;
+}
+
+static char *ct_message(const struct ct_run *r)
+{
+	const char *sec = ct_streq(r->security, "tls") ? "TLS" :
+			  ct_streq(r->security, "starttls") ? "STARTTLS" : "no TLS";
+
+	if (r->failed >= 0)
+		return xstrdup(r->err.msg);
+	if (r->preauth)
+		return xasprintf("Connected to %s (%s), pre-authenticated by the server and "
+				 "opened INBOX.", r->peer, sec);
+	if (r->mode == CT_LOGIN_NONE)
+		return xasprintf("Connected to %s (%s); the login was not tested because no "
+				 "credentials are known (set --admin-user, or give "
+				 "--test-mailbox USER with a password).", r->peer, sec);
+	return xasprintf("Connected to %s (%s), logged in as %s and opened INBOX.", r->peer,
+			 sec, r->login_as);
+}
+
+static json_t *ct_result(struct ct_run *r)
+{
+	const char *caps_text = r->client != NULL ? imap_client_caps_text(r->client) : "";
+	uint32_t caps = r->client != NULL ? imap_client_caps(r->client) : 0;
+	uint64_t limit = r->client != NULL ? imap_client_appendlimit(r->client) : 0;
+	json_t *mcaps = json_object();
+	char when[32];
+	char *msg;
+	json_t *doc;
+
+	for (size_t i = 0; i < sizeof(ct_migration_caps) / sizeof(ct_migration_caps[0]); i++)
+		json_object_set_new(mcaps, ct_migration_caps[i].name,
+				    json_boolean(caps & ct_migration_caps[i].cap));
+	mf_time_rfc3339(time(NULL), when);
+	msg = ct_message(r);
+	doc = json_object();
+	json_object_set_new(doc, "Result", json_string(r->failed < 0 ? "Success" : "Failed"));
+	json_object_set_new(doc, "Message", json_string(msg));
+	json_object_set_new(doc, "FailedStage", r->failed < 0 ? json_null() :
+			    json_string(conntest_names[r->failed]));
+	json_object_set_new(doc, "Server", ct_str_or_null(r->ep->server));
+	json_object_set_new(doc, "Port", json_integer(r->port));
+	json_object_set_new(doc, "Security", json_string(r->security));
+	json_object_set_new(doc, "LoginAs", ct_str_or_null(r->login_as));
+	json_object_set_new(doc, "Stages", ct_stages_json(r));
+	json_object_set_new(doc, "Greeting", r->greeted ?
+			    json_string(imap_client_greeting(r->client)) : json_null());
+	json_object_set_new(doc, "ServerId", r->client != NULL ?
+			    ct_str_or_null(imap_client_server_id(r->client)) : json_null());
+	json_object_set_new(doc, "TLS", ct_str_or_null(r->tls_desc));
+	json_object_set_new(doc, "Certificate", ct_str_or_null(r->tls_cert));
+	json_object_set_new(doc, "Capabilities", ct_caps_array(caps_text));
+	json_object_set_new(doc, "MigrationCapabilities", mcaps);
+	json_object_set_new(doc, "AppendLimit", limit > 0 ? json_integer((json_int_t)limit) :
+			    json_null());
+	json_object_set_new(doc, "Warnings", json_incref(r->warnings));
+	json_object_set_new(doc, "TestedAt", json_string(when));
+	free(msg);
+	return doc;
+}
+
+/* Exchange endpoints are stored now; their test (Autodiscover, EWS or MRS)
+ * comes later. */
+static json_t *ct_unsupported(const struct store_endpoint *ep)
+{
+	static const char *const nulls[] = {
+		"FailedStage", "Security", "LoginAs", "Greeting", "ServerId", "TLS",
+		"Certificate", "AppendLimit",
+	};
+	json_t *doc = json_object();
+	char when[32];
+	char *msg;
+
+	msg = xasprintf("the connection test of %s endpoints is not yet supported; "
+			"store the endpoint with --skip-verification", ep->type);
+	mf_time_rfc3339(time(NULL), when);
+	json_object_set_new(doc, "Result", json_string("Failed"));
+	json_object_set_new(doc, "Message", json_string(msg));
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		json_object_set_new(doc, nulls[i], json_null());
+	json_object_set_new(doc, "Server", ct_str_or_null(ep->server));
+	json_object_set_new(doc, "Port", json_integer(ep->port > 0 ? ep->port : 443));
+	json_object_set_new(doc, "Stages", json_array());
+	json_object_set_new(doc, "Capabilities", json_array());
+	json_object_set_new(doc, "MigrationCapabilities", json_object());
+	json_object_set_new(doc, "Warnings", json_array());
+	json_object_set_new(doc, "TestedAt", json_string(when));
+	free(msg);
+	return doc;
+}
+
+json_t *conntest_run(const struct store_endpoint *ep, const struct conntest_opts *opts,
+		     int *failed_stage_r)
+{
+	struct conntest_opts no_opts;
+	struct ct_run r;
+	json_t *doc;
+
+	if (opts == NULL) {
+		memset(&no_opts, 0, sizeof(no_opts));
+		opts = &no_opts;
+	}
+	if (ct_streq(ep->type, "exchange-remote") || ct_streq(ep->type, "outlook-anywhere")) {
+		*failed_stage_r = CONNTEST_UNSUPPORTED;
+		return ct_unsupported(ep);
+	}
+
+	memset(&r, 0, sizeof(r));
+	r.ep = ep;
+	r.opts = opts;
+	r.failed = -1;
+	r.security = ct_streq(ep->security, "none") ? "none" :
+		     ct_streq(ep->security, "starttls") ? "starttls" : "tls";
+	r.port = ep->port > 0 ? ep->port : ct_streq(r.security, "tls") ? 993 : 143;
+	r.timeout_ms = opts->stage_timeout_ms > 0 ? opts->stage_timeout_ms :
+		       CONNTEST_DEFAULT_TIMEOUT_MS;
+	r.warnings = json_array();
+	mf_error_clear(&r.err);
+
+	(void)ct_stages(&r);
+
+	/* LOGOUT while the connection is sound (after a NO it still is). */
+	if (r.client != NULL && r.greeted && !imap_client_bye(r.client) &&
+	    (r.failed < 0 || r.err.code == MF_ENO || r.err.code == MF_EBAD ||
+	     r.err.code == MF_EAUTH || r.err.code == MF_EUNSUPPORTED)) {
+		struct mf_error logout_err;
+
+		(void)imap_client_logout(r.client, &logout_err);
+	}
+	/* Judge the capabilities last: servers announce more after login. */
+	if (r.stage[CONNTEST_CAPABILITY].status == CT_OK)
+		ct_caps_warnings(&r);
+	doc = ct_result(&r);
+	*failed_stage_r = r.failed;
+
+	if (r.client != NULL)
+		imap_client_free(&r.client);
+	if (r.conn != NULL)
+		net_close(&r.conn);
+	for (int s = 0; s < CONNTEST_STAGE_COUNT; s++)
+		free(r.stage[s].detail);
+	free(r.tls_desc);
+	free(r.tls_cert);
+	free(r.master_login);
+	free(r.login_as);
+	free(r.login_detail);
+	json_decref(r.warnings);
+	return doc;
+}

@@ -1,0 +1,1 @@
+"""Test servers for mailferry's end-to-end tests (Dovecot, hostile TCP servers, certificates)."""
