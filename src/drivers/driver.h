@@ -94,6 +94,9 @@ struct mbx_appended {
 	uint32_t uidvalidity;   /* 0 when the target did not say (no UIDPLUS) */
 	uint32_t uid;
 	char *location;         /* maildir: file name; may be NULL */
+	char *warning;          /* stored, but not all of it (e.g. maildir:
+				 * keywords beyond the folder's 26 letters);
+				 * one line for the user's report; NULL when none */
 };
 
 struct mbx;                 /* an open mailbox (one user's account) */
