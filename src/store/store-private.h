@@ -11,10 +11,27 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/store-batch.h"
 #include "util/mf-error.h"
 
 #define STORE_KEY_BYTES 32
 #define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Statements prepared once per handle (the hot paths) and kept until
+ * store_close(). Each id belongs to exactly one call site and its SQL. */
+enum store_stmt {
+	STORE_STMT_USER_INSERT,
+	STORE_STMT_USER_STATS,
+	STORE_STMT_FOLDER_PUT,
+	STORE_STMT_MSGMAP_LOOKUP,
+	STORE_STMT_MSGMAP_INTENT,
+	STORE_STMT_MSGMAP_CONFIRM,
+	STORE_STMT_MSGMAP_FLAGS,
+	STORE_STMT_MSGMAP_FORGET,
+	STORE_STMT_SKIPPED_ADD,
+	STORE_STMT_EVENT_ADD,
+	STORE_STMT_COUNT
+};
 
 struct store {
 	sqlite3 *db;	    /* owned */
@@ -23,6 +40,8 @@ struct store {
 	char *key_file;	    /* owned */
 	unsigned char *key; /* owned, sodium_malloc'd, read-only pages */
 	int version;	    /* schema version after migrations */
+	int txn_depth;	    /* open store_sql_begin() levels; > 1 are savepoints */
+	sqlite3_stmt *stmts[STORE_STMT_COUNT]; /* owned, prepared on first use */
 };
 
 /* ---- store.c: SQL helpers ---------------------------------------------- */
@@ -36,10 +55,34 @@ int store_sql_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt_r, 
 int store_sql_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
 /* A malloc'd copy of a TEXT column, or NULL when the column is NULL. */
 char *store_sql_column_text(sqlite3_stmt *stmt, int col);
+/* Bind v, or NULL when v is 0 (optional times and ids: 0 means unset, and
+ * a NULL column reads back as 0). */
+int store_sql_bind_opt64(sqlite3_stmt *stmt, int idx, int64_t v);
+/* The cached statement for id, preparing it with sql on first use. Hand it
+ * back with store_sql_release() (never finalize it). */
+int store_sql_cached(struct store *st, enum store_stmt id, const char *sql, sqlite3_stmt **stmt_r,
+		     const char *what, struct mf_error *err);
+/* Reset a statement and clear its bindings, ending its read. */
+void store_sql_release(sqlite3_stmt *stmt);
+/* Step a statement that returns no rows: 0 on SQLITE_DONE, else
+ * store_sql_fail(). */
+int store_sql_step_done(struct store *st, sqlite3_stmt *stmt, const char *what,
+			struct mf_error *err);
+/* Read one row of stmt into elem (zeroed first). Returns 0 or MF_E*. */
+typedef int (*store_row_fn)(struct store *st, sqlite3_stmt *stmt, void *elem,
+			    struct mf_error *err);
+/* Step stmt to the end, reading each row with row into a malloc'd array of
+ * elem_size elements. On failure the rows read so far are released with
+ * clear and nothing is returned. The caller finalizes or releases stmt. */
+int store_sql_collect(struct store *st, sqlite3_stmt *stmt, size_t elem_size, store_row_fn row,
+		      void (*clear)(void *elem), void **items_r, size_t *count_r, const char *what,
+		      struct mf_error *err);
 /* Run static SQL (no values) with sqlite3_exec. */
 int store_sql_exec(struct store *st, const char *sql, const char *what, struct mf_error *err);
 /* Write transactions take the write lock at BEGIN (IMMEDIATE), so that the
- * busy timeout applies instead of a deadlock error on lock upgrade. */
+ * busy timeout applies instead of a deadlock error on lock upgrade. They
+ * nest: inside an open transaction (store_begin() by the engine) begin makes
+ * a savepoint, commit releases it and rollback undoes only its own work. */
 int store_sql_begin(struct store *st, struct mf_error *err);
 int store_sql_commit(struct store *st, struct mf_error *err);
 void store_sql_rollback(struct store *st);

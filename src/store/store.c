@@ -178,25 +178,157 @@ int store_sql_exec(struct store *st, const char *sql, const char *what, struct m
 	return 0;
 }
 
+int store_sql_bind_opt64(sqlite3_stmt *stmt, int idx, int64_t v)
+{
+	if (v == 0)
+		return sqlite3_bind_null(stmt, idx);
+	return sqlite3_bind_int64(stmt, idx, v);
+}
+
+int store_sql_cached(struct store *st, enum store_stmt id, const char *sql, sqlite3_stmt **stmt_r,
+		     const char *what, struct mf_error *err)
+{
+	int rc;
+
+	if (st->stmts[id] == NULL) {
+		/* PERSISTENT: kept for the life of the handle. */
+		rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[id],
+					NULL);
+		if (rc != SQLITE_OK) {
+			st->stmts[id] = NULL;
+			*stmt_r = NULL;
+			return store_sql_fail(st, rc, what, err);
+		}
+	}
+	*stmt_r = st->stmts[id];
+	return 0;
+}
+
+void store_sql_release(sqlite3_stmt *stmt)
+{
+	if (stmt == NULL)
+		return;
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+int store_sql_step_done(struct store *st, sqlite3_stmt *stmt, const char *what,
+			struct mf_error *err)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc != SQLITE_DONE)
+		return store_sql_fail(st, rc, what, err);
+	return 0;
+}
+
+int store_sql_collect(struct store *st, sqlite3_stmt *stmt, size_t elem_size, store_row_fn row,
+		      void (*clear)(void *elem), void **items_r, size_t *count_r, const char *what,
+		      struct mf_error *err)
+{
+	char *items = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*items_r = NULL;
+	*count_r = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			items = xreallocarray(items, cap, elem_size);
+		}
+		rc = row(st, stmt, items + n * elem_size, err);
+		if (rc != 0)
+			break;
+		n++;
+	}
+	if (rc == SQLITE_DONE) {
+		*items_r = items;
+		*count_r = n;
+		return 0;
+	}
+	if (rc > 0) /* an SQLite code, not one of ours */
+		rc = store_sql_fail(st, rc, what, err);
+	for (size_t i = 0; i < n; i++)
+		clear(items + i * elem_size);
+	free(items);
+	return rc;
+}
+
+/* Nesting: st->txn_depth counts open levels. SQLite may roll a transaction
+ * back on its own (SQLITE_FULL, SQLITE_IOERR, ...); autocommit mode then
+ * tells us every level is gone. */
+static void store_txn_sync(struct store *st)
+{
+	if (st->txn_depth > 0 && sqlite3_get_autocommit(st->db))
+		st->txn_depth = 0;
+}
+
 int store_sql_begin(struct store *st, struct mf_error *err)
 {
-	return store_sql_exec(st, "BEGIN IMMEDIATE", "begin a transaction", err);
+	int rc;
+
+	store_txn_sync(st);
+	if (st->txn_depth == 0)
+		rc = store_sql_exec(st, "BEGIN IMMEDIATE", "begin a transaction", err);
+	else
+		rc = store_sql_exec(st, "SAVEPOINT store_nested", "begin a transaction", err);
+	if (rc == 0)
+		st->txn_depth++;
+	return rc;
 }
 
 int store_sql_commit(struct store *st, struct mf_error *err)
 {
-	int rc = store_sql_exec(st, "COMMIT", "commit a transaction", err);
+	int rc;
 
-	if (rc != 0)
+	store_txn_sync(st);
+	if (st->txn_depth > 1) {
+		rc = store_sql_exec(st, "RELEASE store_nested", "commit a transaction", err);
+		if (rc != 0) {
+			store_sql_rollback(st);
+			return rc;
+		}
+		st->txn_depth--;
+		return 0;
+	}
+	rc = store_sql_exec(st, "COMMIT", "commit a transaction", err);
+	if (rc != 0) {
 		store_sql_rollback(st);
-	return rc;
+		return rc;
+	}
+	st->txn_depth = 0;
+	return 0;
 }
 
 void store_sql_rollback(struct store *st)
 {
+	store_txn_sync(st);
+	if (st->txn_depth > 1) {
+		sqlite3_exec(st->db, "ROLLBACK TO store_nested; RELEASE store_nested", NULL, NULL,
+			     NULL);
+		st->txn_depth--;
+		return;
+	}
 	/* Fails harmlessly when SQLite already rolled back on its own. */
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->txn_depth = 0;
+}
+
+int store_begin(struct store *st, struct mf_error *err)
+{
+	return store_sql_begin(st, err);
+}
+
+int store_commit(struct store *st, struct mf_error *err)
+{
+	return store_sql_commit(st, err);
+}
+
+void store_rollback(struct store *st)
+{
+	store_sql_rollback(st);
 }
 
 int store_sql_endpoint_id(struct store *st, const char *name, int64_t *id_r, struct mf_error *err)
@@ -344,8 +476,10 @@ void store_close(struct store **stp)
 
 	if (st == NULL)
 		return;
+	for (int i = 0; i < STORE_STMT_COUNT; i++)
+		sqlite3_finalize(st->stmts[i]);
 	if (st->db != NULL)
-		sqlite3_close_v2(st->db);
+		sqlite3_close_v2(st->db); /* rolls back an open transaction */
 	store_secret_key_free(&st->key);
 	free(st->data_dir);
 	free(st->db_path);

@@ -109,14 +109,30 @@ int store_endpoint_set_test(struct store *st, int64_t id, const char *result,
  * MF_ENOTFOUND when there is none. */
 int store_endpoint_delete(struct store *st, const char *name, struct mf_error *err);
 
-/* ---- batches (minimal until the batches issue) -------------------------- */
+/* ---- transactions ------------------------------------------------------ */
 
-/* Create a batch row using source (and optional target, NULL for none)
- * endpoint names. Returns the id in *id_r. MF_ENOTFOUND for an unknown
- * endpoint, MF_EEXIST when the batch name is taken. */
+/* Group writes into one transaction (the engine's hot path: one per N
+ * message-map rows). Functions of the store that need their own
+ * transaction run inside it as a savepoint, so their failure undoes only
+ * their own work. Every store_begin() is paired with store_commit() or
+ * store_rollback(); a failed commit has rolled back. */
+int store_begin(struct store *st, struct mf_error *err);
+int store_commit(struct store *st, struct mf_error *err);
+void store_rollback(struct store *st);
+
+/* ---- batches ------------------------------------------------------------- */
+
+/* The full batch API, with migration users, folder state, the message map,
+ * skipped items and events, is in store/store-batch.h. These two stay here
+ * for callers that only need a batch row to exist. */
+
+/* Create a batch with default options using source (and optional target,
+ * NULL for the local store) endpoint names. Returns the id in *id_r.
+ * MF_ENOTFOUND for an unknown endpoint, MF_EEXIST when the name is taken. */
 int store_batch_insert(struct store *st, const char *name, const char *source_endpoint,
 		       const char *target_endpoint, int64_t *id_r, struct mf_error *err);
-/* Delete a batch row by name. MF_ENOTFOUND when there is none. */
+/* Delete a batch by name with everything that belongs to it. MF_ENOTFOUND
+ * when there is none. */
 int store_batch_delete(struct store *st, const char *name, struct mf_error *err);
 
 #endif
