@@ -177,8 +177,9 @@ static void maildir_subs_lines(const char *text, void (*fn)(void *ctx, const cha
 	const char *p = text;
 
 	if (strncmp(p, "V\t", 2) == 0) {
-		p = strchr(p, '\n');
-		p = p != NULL ? p + 1 : p + strlen(p);
+		const char *nl = strchr(p, '\n');
+
+		p = nl != NULL ? nl + 1 : p + strlen(p);
 	}
 	while (*p != '\0') {
 		const char *nl = strchr(p, '\n');
