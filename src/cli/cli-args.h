@@ -1,0 +1,143 @@
+/* cli-args.h: the parsed command line, and the parsers that fill it.
+ *
+ * Both command forms end in one struct cli_opts: a noun-verb line is parsed
+ * directly; an Exchange cmdlet line (New-MigrationEndpoint ...) is first
+ * translated into the equivalent noun-verb argument vector
+ * (cli_cmdlet_translate) and then parsed by the same parser, so the commands
+ * have one code path.
+ *
+ * Every string in struct cli_opts is foreign: it points into the argument
+ * vector given to cli_parse() (or into the translated vector, which the
+ * struct owns) and lives until cli_opts_free().
+ */
+#ifndef MF_CLI_ARGS_H
+#define MF_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/mf-error.h"
+
+/* Process exit codes (docs/exit-codes.md). Connection test failures are
+ * CONNTEST_EXIT_BASE + stage (10-17). */
+enum cli_exit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAIL = 1,
+	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_NOTFOUND = 3,
+	CLI_EXIT_CONFLICT = 4,
+	CLI_EXIT_STATE = 5,
+	CLI_EXIT_UNSUPPORTED = 20,
+};
+
+enum cli_cmd {
+	CLI_CMD_NONE = 0,
+	CLI_CMD_HELP,
+	CLI_CMD_VERSION,
+	CLI_CMD_EP_NEW,
+	CLI_CMD_EP_LIST,
+	CLI_CMD_EP_SHOW,
+	CLI_CMD_EP_SET,
+	CLI_CMD_EP_REMOVE,
+	CLI_CMD_EP_TEST,
+	CLI_CMD_COUNT
+};
+
+/* Endpoint settings given on the line. NULL (strings), 0 (numbers) or -1
+ * (accept_untrusted) mean "not given". An empty admin_user means "remove
+ * the administrator" (endpoint set). */
+struct cli_settings {
+	const char *type;
+	const char *server;
+	int port;
+	const char *security;
+	const char *auth;
+	const char *admin_user;
+	const char *impersonation;
+	const char *master_separator;
+	int accept_untrusted;
+	int max_migrations;
+	int max_incremental;
+	const char *exchange_server;
+	const char *rpc_proxy_server;
+	const char *email_address;
+	const char *mailbox_permission;
+};
+
+struct cli_opts {
+	enum cli_cmd cmd;
+
+	/* global options */
+	const char *data_dir;
+	const char *dns_server;
+	bool json;
+	bool trace;
+	bool help;
+	int verbose;                 /* number of -v */
+
+	/* command arguments */
+	const char *name;            /* endpoint NAME (or cmdlet Identity) */
+	struct cli_settings set;
+	bool any_setting;            /* at least one setting was given */
+	bool skip_verification;
+	const char *test_mailbox;
+	int timeout_s;               /* 0 = default */
+	bool password_stdin;
+	const char *password_file;
+
+	/* `help WORDS...` / `--help`: the topic words (into the vector). */
+	char **topic;
+	size_t topic_count;
+
+	/* The cmdlet the line was written as (canonical spelling), or NULL.
+	 * Hints then name the cmdlet instead of the noun-verb command. */
+	const char *cmdlet;
+
+	/* owned: the translated vector of a cmdlet line (strings owned too) */
+	char **xargv;
+	int xargc;
+};
+
+/* Parse the arguments after the program name (argv[0] is the first word).
+ * Returns 0 and fills *o, or CLI_EXIT_USAGE with the one-line reason in
+ * err->msg (without the "mailferry: " prefix). With --help on the line the
+ * parse succeeds (o->help) as long as the command words are known. Call
+ * cli_opts_free() in both cases. */
+int cli_parse(int argc, char **argv, struct cli_opts *o, struct mf_error *err);
+void cli_opts_free(struct cli_opts *o);
+
+/* The command as typed, for messages: "endpoint new", or the cmdlet name. */
+const char *cli_cmd_label(const struct cli_opts *o);
+/* The hint printed after a usage error, without parentheses:
+ * "see 'mailferry endpoint new --help'" or "see 'mailferry help'". */
+void cli_usage_hint(const struct cli_opts *o, char *out, size_t outlen);
+
+/* True if the long option (with leading "--", optionally "=value") exists
+ * and takes a value in the next word. */
+bool cli_option_takes_value(const char *word);
+
+/* Parse a whole decimal number in [min, max] for option opt. Returns 0 or
+ * MF_EINVAL ("--port: 'x' is not a number", "--port must be 1-65535"). */
+int cli_parse_int(const char *opt, const char *s, long min, long max, int *out,
+		  struct mf_error *err);
+
+/* ---- cmdlets (cli-cmdlet.c) ------------------------------------------- */
+
+/* The canonical name of a cmdlet (case-insensitive match), or NULL. */
+const char *cli_cmdlet_lookup(const char *word);
+
+/* Translate a cmdlet line into a noun-verb vector. argv holds every word
+ * after the program name; argv[cmdlet_at] is the cmdlet name. Words before
+ * and after it that start with "--" (global options, with their values)
+ * are copied through. On success returns 0 and a malloc'd vector of
+ * malloc'd strings (*xargv_r, *xargc_r; free with cli_argv_free()).
+ * Returns CLI_EXIT_USAGE with err set for an unknown parameter, a missing
+ * argument, a value outside a parameter's set, or an argv password. */
+int cli_cmdlet_translate(int argc, char **argv, int cmdlet_at, char ***xargv_r,
+			 int *xargc_r, struct mf_error *err);
+void cli_argv_free(char **argv, int argc);
+
+/* The message for a password given on the command line (exit 2). */
+extern const char cli_argv_password_msg[];
+
+#endif

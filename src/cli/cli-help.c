@@ -1,0 +1,182 @@
+/* cli-help.c: the help texts, one table. docs/cli.md is the long form. */
+#include "cli-help.h"
+
+#include <string.h>
+#include <strings.h>
+
+struct help_entry {
+	const char *topic;   /* "endpoint new", or a cmdlet name */
+	const char *text;
+	bool settings;       /* followed by the settings block */
+};
+
+static const char help_settings[] =
+	"\n"
+	"Settings:\n"
+	"  --type imap|exchange-remote|outlook-anywhere\n"
+	"  --server HOST                    IMAP server (or Exchange host)\n"
+	"  --port N                         default 993 with tls, else 143\n"
+	"  --security none|starttls|tls     default tls (implicit TLS)\n"
+	"  --auth plain|login|basic|ntlm    default plain (IMAP)\n"
+	"  --admin-user USER                administrator who opens every mailbox\n"
+	"  --impersonation sasl|master-user default sasl\n"
+	"  --master-separator C             default '*'\n"
+	"  --[no-]accept-untrusted-certificates\n"
+	"  --max-concurrent-migrations N    1-1000, default 20\n"
+	"  --max-concurrent-incremental-syncs N\n"
+	"                                   1-1000, default 20, not above the former\n"
+	"  --exchange-server HOST, --rpc-proxy-server HOST, --email-address ADDR,\n"
+	"  --mailbox-permission admin|full-access   (Exchange types)\n"
+	"\n"
+	"Password of --admin-user (or of --test-mailbox when no --admin-user is given):\n"
+	"  --password-stdin                 first line of standard input\n"
+	"  --password-file FILE             first line of FILE\n"
+	"  (otherwise asked for on a terminal; never taken from the command line)\n";
+
+static const struct help_entry help_entries[] = {
+	{ "",
+	  "usage: mailferry [GLOBAL OPTIONS] NOUN VERB [ARGS] [OPTIONS]\n"
+	  "       mailferry [GLOBAL OPTIONS] Cmdlet-Name [-Parameter VALUE ...]\n"
+	  "\n"
+	  "Commands:\n"
+	  "  endpoint new NAME --type TYPE ...   test and store a migration endpoint\n"
+	  "  endpoint list                       list the endpoints\n"
+	  "  endpoint show NAME                  show one endpoint\n"
+	  "  endpoint set NAME ...               change settings (re-tests)\n"
+	  "  endpoint remove NAME                delete an endpoint\n"
+	  "  endpoint test NAME | --server HOST  run the connection test\n"
+	  "  help [COMMAND]                      this help, or a command's\n"
+	  "  version                             print the version\n"
+	  "\n"
+	  "Cmdlets: New-MigrationEndpoint, Get-MigrationEndpoint, Set-MigrationEndpoint,\n"
+	  "  Remove-MigrationEndpoint, Test-MigrationServerAvailability\n"
+	  "\n"
+	  "Global options (anywhere on the line):\n"
+	  "  --data-dir DIR      state directory\n"
+	  "  --json              JSON on standard output\n"
+	  "  --trace             protocol trace on standard error, credentials redacted\n"
+	  "  --dns-server H[:P]  DNS server for lookups (also $MAILFERRY_DNS_SERVER)\n"
+	  "  -v, --verbose       more log output (twice: debug)\n"
+	  "  -h, --help          help for the command\n",
+	  false },
+	{ "endpoint",
+	  "usage: mailferry endpoint new|list|show|set|remove|test ...\n"
+	  "\n"
+	  "  endpoint new NAME --type TYPE [SETTINGS] [--skip-verification]\n"
+	  "  endpoint list\n"
+	  "  endpoint show NAME\n"
+	  "  endpoint set NAME [SETTINGS] [--skip-verification]\n"
+	  "  endpoint remove NAME\n"
+	  "  endpoint test NAME [--test-mailbox USER] [--timeout S]\n"
+	  "  endpoint test --server HOST [SETTINGS]\n"
+	  "\n"
+	  "See 'mailferry endpoint VERB --help'.\n",
+	  false },
+	{ "endpoint new",
+	  "usage: mailferry endpoint new NAME --type TYPE --server HOST [SETTINGS]\n"
+	  "                              [--admin-user USER (--password-stdin | --password-file F)]\n"
+	  "                              [--skip-verification] [--test-mailbox USER] [--timeout S]\n"
+	  "\n"
+	  "Runs the connection test, then stores the endpoint; stores nothing when the\n"
+	  "test fails (exit 10-17), unless --skip-verification.\n"
+	  "  --skip-verification   store without testing\n"
+	  "  --test-mailbox USER   log in as USER in the test (through the administrator)\n"
+	  "  --timeout S           seconds allowed per test stage, 1-3600 (default 10)\n",
+	  true },
+	{ "endpoint list",
+	  "usage: mailferry endpoint list [--json]\n"
+	  "\n"
+	  "One line per endpoint: Name, Type, Server, Port, Security, LastTest.\n",
+	  false },
+	{ "endpoint show",
+	  "usage: mailferry endpoint show NAME [--json]\n"
+	  "\n"
+	  "Every setting of the endpoint (the password as ********) and its last test.\n",
+	  false },
+	{ "endpoint set",
+	  "usage: mailferry endpoint set NAME [SETTINGS] [--admin-user USER]\n"
+	  "                              [--password-stdin | --password-file F]\n"
+	  "                              [--skip-verification] [--test-mailbox USER] [--timeout S]\n"
+	  "\n"
+	  "Changes the given settings only (not --type), then re-tests unless\n"
+	  "--skip-verification; nothing changes when the test fails. A new --admin-user\n"
+	  "needs its password; --password-* alone replaces the administrator's password;\n"
+	  "--admin-user '' removes the administrator.\n",
+	  true },
+	{ "endpoint remove",
+	  "usage: mailferry endpoint remove NAME\n"
+	  "\n"
+	  "Deletes the endpoint; refused (exit 4) while a batch uses it.\n",
+	  false },
+	{ "endpoint test",
+	  "usage: mailferry endpoint test NAME [--test-mailbox USER\n"
+	  "                              [--password-stdin | --password-file F]] [--timeout S]\n"
+	  "       mailferry endpoint test --server HOST [--type imap] [SETTINGS]\n"
+	  "                              [--admin-user USER ...] [--test-mailbox USER]\n"
+	  "\n"
+	  "Stages: dns, connect, tls, greeting, starttls, capability, login, select.\n"
+	  "Exit 0 on success, 10-17 for the failing stage, 20 when not yet supported.\n"
+	  "Without a password for --test-mailbox, the test logs in through the\n"
+	  "endpoint's administrator. The result of a named endpoint is stored.\n"
+	  "  --timeout S   seconds allowed per stage, 1-3600 (default 10)\n",
+	  true },
+	{ "help", "usage: mailferry help [COMMAND | Cmdlet-Name]\n", false },
+	{ "version", "usage: mailferry version [--json]\n", false },
+	{ "New-MigrationEndpoint",
+	  "usage: mailferry New-MigrationEndpoint -IMAP|-ExchangeRemoteMove|-ExchangeOutlookAnywhere\n"
+	  "           -Name N -RemoteServer H [-Port P] [-Security None|Ssl|Tls]\n"
+	  "           [-Authentication Basic|Plain|Login|Ntlm] [-Credentials USER]\n"
+	  "           [-PasswordStdin | -PasswordFile F] [-AcceptUntrustedCertificates]\n"
+	  "           [-ImpersonationMethod Sasl|MasterUser] [-MasterSeparator C]\n"
+	  "           [-MaxConcurrentMigrations N] [-MaxConcurrentIncrementalSyncs N]\n"
+	  "           [-ExchangeServer H] [-RpcProxyServer H] [-EmailAddress A]\n"
+	  "           [-MailboxPermission Admin|FullAccess] [-SkipVerification]\n"
+	  "           [-TestMailbox U] [-Timeout S] [-Json]\n"
+	  "Same as 'mailferry endpoint new' (Ssl = tls, Tls = starttls).\n",
+	  false },
+	{ "Get-MigrationEndpoint",
+	  "usage: mailferry Get-MigrationEndpoint [[-Identity] N] [-Json]\n"
+	  "Same as 'mailferry endpoint list', or 'endpoint show N'.\n",
+	  false },
+	{ "Set-MigrationEndpoint",
+	  "usage: mailferry Set-MigrationEndpoint [-Identity] N [parameters of New-] [-Json]\n"
+	  "Same as 'mailferry endpoint set N' (no type switches).\n",
+	  false },
+	{ "Remove-MigrationEndpoint",
+	  "usage: mailferry Remove-MigrationEndpoint [-Identity] N [-Confirm:$false]\n"
+	  "Same as 'mailferry endpoint remove N'; -Confirm is accepted and ignored.\n",
+	  false },
+	{ "Test-MigrationServerAvailability",
+	  "usage: mailferry Test-MigrationServerAvailability -Endpoint N [-TestMailbox U]\n"
+	  "           [-PasswordStdin | -PasswordFile F] [-Timeout S] [-Json]\n"
+	  "       mailferry Test-MigrationServerAvailability -IMAP -RemoteServer H [-Port P]\n"
+	  "           [-Security None|Ssl|Tls] [-Credentials USER ...] [-TestMailbox U]\n"
+	  "Same as 'mailferry endpoint test'.\n",
+	  false },
+};
+
+bool cli_help_print(FILE *out, const char *topic)
+{
+	for (size_t i = 0; i < sizeof(help_entries) / sizeof(help_entries[0]); i++) {
+		const struct help_entry *e = &help_entries[i];
+
+		if (strcasecmp(e->topic, topic) != 0)
+			continue;
+		fputs(e->text, out);
+		if (e->settings)
+			fputs(help_settings, out);
+		return true;
+	}
+	return false;
+}
+
+bool cli_help_print_words(FILE *out, char *const *words, size_t nwords)
+{
+	char topic[256] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < nwords && len < sizeof(topic); i++)
+		len += (size_t)snprintf(topic + len, sizeof(topic) - len, "%s%s",
+					i > 0 ? " " : "", words[i]);
+	return cli_help_print(out, topic);
+}
