@@ -330,9 +330,17 @@ void cli_print_test(FILE *out, const json_t *doc)
 	}
 	kv[n].key = "Capabilities";
 	/* all "no" would mislead when the capability stage never ran */
-	if (json_array_size(json_object_get(doc, "Capabilities")) > 0)
-		kv[n++].value = capability_list(json_object_get(doc, "MigrationCapabilities"));
-	else
+	if (json_array_size(json_object_get(doc, "Capabilities")) > 0) {
+		char *list = capability_list(json_object_get(doc, "MigrationCapabilities"));
+
+		/* before login a server may hide what a session gets */
+		if (json_is_true(json_object_get(doc, "CapabilitiesAfterLogin"))) {
+			kv[n++].value = list;
+		} else {
+			kv[n++].value = xasprintf("(before login) %s", list);
+			free(list);
+		}
+	} else
 		kv[n++].value = xstrdup("");
 	kv[n].key = "Warnings";
 	kv[n++].value = lines_of(json_object_get(doc, "Warnings"));

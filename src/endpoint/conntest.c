@@ -429,6 +429,11 @@ static void ct_caps_warnings(struct ct_run *r)
 
 	if (!(caps & (IMAP_CAP_IMAP4REV1 | IMAP_CAP_IMAP4REV2)))
 		ct_warn(r, "the server announces neither IMAP4rev1 nor IMAP4rev2");
+	/* Servers announce more after login (Dovecot lists UIDPLUS only
+	 * then): judge the migration capabilities on what a logged-in
+	 * session sees, never on the pre-login list. */
+	if (r->stage[CONNTEST_LOGIN].status != CT_OK)
+		return;
 	if (!(caps & IMAP_CAP_UIDPLUS))
 		ct_warn(r, "the server lacks UIDPLUS (RFC 4315): a migration with it is slower "
 			   "and cannot confirm where each message landed");
@@ -708,6 +713,8 @@ static json_t *ct_result(struct ct_run *r)
 	json_object_set_new(doc, "Certificate", ct_str_or_null(r->tls_cert));
 	json_object_set_new(doc, "Capabilities", ct_caps_array(caps_text));
 	json_object_set_new(doc, "MigrationCapabilities", mcaps);
+	json_object_set_new(doc, "CapabilitiesAfterLogin",
+			    json_boolean(r->stage[CONNTEST_LOGIN].status == CT_OK));
 	json_object_set_new(doc, "AppendLimit", limit > 0 ? json_integer((json_int_t)limit) :
 			    json_null());
 	json_object_set_new(doc, "Warnings", json_incref(r->warnings));

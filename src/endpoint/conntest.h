@@ -19,6 +19,7 @@
  *   "TLS": "TLSv1.3 ..." | null, "Certificate": "..." | null,
  *   "Capabilities": ["IMAP4rev1", ...],
  *   "MigrationCapabilities": {"UIDPLUS": true, "CONDSTORE": false, ...},
+ *   "CapabilitiesAfterLogin": true | false,
  *   "Warnings": ["..."],
  *   "TestedAt": "2026-11-26T20:34:18Z"
  * }
