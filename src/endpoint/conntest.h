@@ -12,7 +12,7 @@
  *   "Message": "one line",
  *   "FailedStage": null | "dns" | ... ,
  *   "Server": "...", "Port": 993, "Security": "tls",
- *   "LoginAs": null | "alice" | "alice (as master)",
+ *   "LoginAs": null | "alice" | "alice (as admin)",
  *   "Stages": [ {"Stage": "dns", "Status": "ok"|"failed"|"skipped",
  *                "ElapsedMs": 1.25, "Detail": "..."} ... ],
  *   "Greeting": "...", "ServerId": "name=Dovecot; ..." | null,
@@ -80,8 +80,8 @@ struct conntest_opts {
  * or CONNTEST_UNSUPPORTED. opts may be NULL (no login, default timeout).
  * Stages that did not run are listed as "skipped" with ElapsedMs 0, so
  * Stages always has all 8 entries (except for CONNTEST_UNSUPPORTED).
- * LoginAs is the login tried: "alice", or "alice (as master)" when an
- * administrator impersonates alice (SASL authorization or master user).
+ * LoginAs is the login tried: "alice", or "alice (as admin)" when the
+ * administrator "admin" impersonates alice (SASL authorization or master user).
  * "AppendLimit" is the APPENDLIMIT=n value or null. Message never holds a
  * secret; on success it reads "Connected to 127.0.0.1:143 (STARTTLS),
  * logged in as alice and opened INBOX.", on failure it is the failing

@@ -562,7 +562,7 @@ static void test_master_user_login(void **state)
 	if (failed != -1)
 		dump_on_failure(doc);
 	assert_int_equal(failed, -1);
-	assert_string_equal(jstr(doc, "LoginAs"), "alice (as master)");
+	assert_string_equal(jstr(doc, "LoginAs"), "alice (as admin)");
 	assert_string_equal(stage_detail(doc, CONNTEST_SELECT), "INBOX: 1 message, UIDVALIDITY 7");
 	assert_true(has_warning(doc, "UIDPLUS"));
 	assert_false(has_warning(doc, "LOGIN command was used instead"));
@@ -708,9 +708,9 @@ static void test_starttls_sasl_impersonation(void **state)
 	assert_int_equal(failed, -1);
 	assert_string_equal(stage_status(doc, CONNTEST_TLS), "skipped");
 	assert_string_equal(stage_status(doc, CONNTEST_STARTTLS), "ok");
-	assert_string_equal(jstr(doc, "LoginAs"), "alice (as master)");
+	assert_string_equal(jstr(doc, "LoginAs"), "alice (as admin)");
 	snprintf(want, sizeof(want), "Connected to 127.0.0.1:%d (STARTTLS), logged in as "
-		 "alice (as master) and opened INBOX.", srv.port);
+		 "alice (as admin) and opened INBOX.", srv.port);
 	assert_string_equal(jstr(doc, "Message"), want);
 	assert_false(has_warning(doc, "unencrypted"));
 	assert_true(json_is_true(json_object_get(json_object_get(doc, "MigrationCapabilities"),
