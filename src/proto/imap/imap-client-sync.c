@@ -460,6 +460,11 @@ int imap_client_select(struct imap_client *c, const char *mailbox, bool readonly
 	return rc;
 }
 
+const struct imap_mailbox_state *imap_client_mailbox(const struct imap_client *c)
+{
+	return &c->mbox;
+}
+
 int imap_client_logout(struct imap_client *c, struct mf_error *err)
 {
 	struct sync_resp sr = { 0 };

@@ -1,5 +1,7 @@
 /* imap-client.c: the IMAP client's command queue, I/O loop and response
- * dispatch; the synchronous helpers are in imap-client-sync.c.
+ * dispatch; the synchronous helpers are in imap-client-sync.c, what the
+ * client learns from responses in imap-client-state.c, streamed literals
+ * in imap-client-stream.c.
  *
  * Implements, with imap-cmd.c and imap-client-sync.c:
  *   RFC 9051  IMAP4rev2 (command pipelining, tags, literals, responses)
@@ -69,7 +71,11 @@ struct imap_client *imap_client_new(struct net_conn *conn, const struct imap_cli
 		lim.max_literal = 16 * 1024 * 1024;
 	if (lim.max_depth == 0)
 		lim.max_depth = 64;
-	c->parser = imap_parser_new(&lim, NULL, NULL);
+	/* Every literal is offered to the handler (imap-client-stream.c),
+	 * which buffers it as before unless a literal handler takes it. */
+	if (lim.stream_threshold == 0)
+		lim.stream_threshold = 1;
+	c->parser = imap_parser_new(&lim, &imap_client_lit_callbacks, c);
 	c->server_id = xstrdup("");
 	return c;
 }
@@ -172,6 +178,8 @@ const char *imap_client_submit(struct imap_client *c, struct imap_cmd *cmd,
 	cmd->done = done;
 	cmd->ctx = ctx;
 	queue_push(&c->pending, &c->pending_tail, cmd);
+	if (cmd->stream)
+		imap_client_stream_submitted(c, cmd);
 	return cmd->tag;
 }
 
@@ -199,11 +207,12 @@ static void trace_part(struct imap_client *c, const struct imap_cmd *cmd, size_t
 			       end - start);
 }
 
-/* Start sending the next pending commands as far as the pipeline allows. */
+/* Start sending the next pending commands as far as the pipeline allows
+ * (nothing while a streamed literal owns the socket). */
 static void client_promote(struct imap_client *c)
 {
-	while (c->sending == NULL && c->waiting == NULL && c->pending != NULL &&
-	       c->n_inflight < c->max_in_flight) {
+	while (c->sending == NULL && c->waiting == NULL && !c->stream_busy &&
+	       c->pending != NULL && c->n_inflight < c->max_in_flight) {
 		struct imap_cmd *cmd = queue_pop(&c->pending, &c->pending_tail);
 
 		imap_cmd_render(cmd, (c->caps & IMAP_CAP_LITERALPLUS) != 0,
@@ -225,6 +234,9 @@ int imap_client_kill(struct imap_client *c, int code, const char *msg, struct mf
 	}
 	c->sending = NULL;
 	c->waiting = NULL;
+	c->stream_cmd = NULL;
+	c->stream_open = c->stream_busy = false;
+	c->stream_src_len = 0;
 	/* A done callback may submit more; those fail too. */
 	for (;;) {
 		cmd = queue_pop(&c->inflight, &c->inflight_tail);
@@ -247,87 +259,9 @@ static int client_fail(struct imap_client *c, const struct mf_error *e, struct m
 	return imap_client_kill(c, e->code, e->msg, err);
 }
 
-/* ---- what the client tracks itself ------------------------------------------ */
-
-static const struct {
-	const char *name;
-	uint32_t bit;
-} cap_names[] = {
-	{ "IMAP4REV1", IMAP_CAP_IMAP4REV1 },
-	{ "IMAP4REV2", IMAP_CAP_IMAP4REV2 },
-	{ "STARTTLS", IMAP_CAP_STARTTLS },
-	{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED },
-	{ "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
-	{ "AUTH=LOGIN", IMAP_CAP_AUTH_LOGIN },
-	{ "SASL-IR", IMAP_CAP_SASL_IR },
-	{ "LITERAL+", IMAP_CAP_LITERALPLUS },
-	{ "LITERAL-", IMAP_CAP_LITERALMINUS },
-	{ "ID", IMAP_CAP_ID },
-	{ "UIDPLUS", IMAP_CAP_UIDPLUS },
-	{ "CONDSTORE", IMAP_CAP_CONDSTORE },
-	{ "QRESYNC", IMAP_CAP_QRESYNC },
-	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
-	{ "MOVE", IMAP_CAP_MOVE },
-	{ "APPENDLIMIT", IMAP_CAP_APPENDLIMIT },
-	{ "MULTIAPPEND", IMAP_CAP_MULTIAPPEND },
-	{ "COMPRESS=DEFLATE", IMAP_CAP_COMPRESS },
-	{ "NAMESPACE", IMAP_CAP_NAMESPACE },
-	{ "ENABLE", IMAP_CAP_ENABLE },
-	{ "LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED },
-	{ "LIST-STATUS", IMAP_CAP_LIST_STATUS },
-	{ "BINARY", IMAP_CAP_BINARY },
-	{ "UTF8=ACCEPT", IMAP_CAP_UTF8_ACCEPT },
-	{ "UTF8=ONLY", IMAP_CAP_UTF8_ACCEPT },
-	{ "ESEARCH", IMAP_CAP_ESEARCH },
-};
-
-static void cap_add(struct imap_client *c, const char *atom)
+void imap_client_abort(struct imap_client *c, int code, const char *msg)
 {
-	if (strncasecmp(atom, "APPENDLIMIT=", 12) == 0) {
-		char *end;
-		unsigned long long v;
-
-		c->caps |= IMAP_CAP_APPENDLIMIT;
-		errno = 0;
-		v = strtoull(atom + 12, &end, 10);
-		if (errno == 0 && *end == '\0' && end != atom + 12)
-			c->appendlimit = v;
-		return;
-	}
-	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
-		if (strcasecmp(atom, cap_names[i].name) == 0) {
-			c->caps |= cap_names[i].bit;
-			return;
-		}
-	}
-}
-
-static void caps_set(struct imap_client *c, const struct imap_arg *args, size_t n)
-{
-	c->caps = 0;
-	c->appendlimit = 0;
-	buf_reset(&c->caps_text);
-	for (size_t i = 0; i < n; i++) {
-		if (args[i].type != IMAP_ARG_ATOM)
-			continue;
-		if (c->caps_text.len > 0)
-			buf_putc(&c->caps_text, ' ');
-		imap_trace_escape(&c->caps_text, args[i].data, args[i].len);
-		cap_add(c, args[i].data);
-	}
-	c->caps_known = true;
-	c->caps_stale = false;
-	c->caps_gen++;
-}
-
-void imap_client_caps_reset(struct imap_client *c)
-{
-	c->caps = 0;
-	c->appendlimit = 0;
-	buf_reset(&c->caps_text);
-	c->caps_known = false;
-	c->caps_stale = false;
-	c->caps_gen++;
+	imap_client_kill(c, code, msg, NULL);
 }
 
 void imap_client_reset_stream(struct imap_client *c)
@@ -336,81 +270,6 @@ void imap_client_reset_stream(struct imap_client *c)
 	imap_trace_in_reset(&c->trace_in);
 	c->parser_partial = false;
 	c->rpos = c->rlen = 0;
-}
-
-static bool code_number(const struct imap_response *r, uint64_t *v)
-{
-	return r->code_args_count >= 1 && imap_arg_number(&r->code_args[0], v);
-}
-
-/* Response codes of status responses, tagged or untagged. */
-static void note_code(struct imap_client *c, const struct imap_response *r)
-{
-	uint64_t v;
-
-	if (r->code == NULL)
-		return;
-	if (strcmp(r->code, "CAPABILITY") == 0)
-		caps_set(c, r->code_args, r->code_args_count);
-	else if (strcmp(r->code, "UIDVALIDITY") == 0 && code_number(r, &v))
-		c->mbox.uidvalidity = (uint32_t)v;
-	else if (strcmp(r->code, "UIDNEXT") == 0 && code_number(r, &v))
-		c->mbox.uidnext = (uint32_t)v;
-	else if (strcmp(r->code, "HIGHESTMODSEQ") == 0 && code_number(r, &v))
-		c->mbox.highestmodseq = v;
-	else if (strcmp(r->code, "NOMODSEQ") == 0)
-		c->mbox.highestmodseq = 0;
-	else if (strcmp(r->code, "READ-ONLY") == 0)
-		c->mbox.readonly = true;
-	else if (strcmp(r->code, "READ-WRITE") == 0)
-		c->mbox.readonly = false;
-}
-
-/* "* ID ("name" "Dovecot" ...)" -> "name=Dovecot; ..." */
-static void note_id(struct imap_client *c, const struct imap_response *r)
-{
-	struct buf b = BUF_INIT;
-	const struct imap_arg *l;
-
-	if (r->args_count >= 1 && r->args[0].type == IMAP_ARG_LIST) {
-		l = r->args[0].list;
-		for (size_t i = 0; i + 1 < r->args[0].list_count; i += 2) {
-			const char *k = imap_arg_text(&l[i]);
-			const char *v = imap_arg_text(&l[i + 1]);
-
-			if (k == NULL || v == NULL)
-				continue;
-			if (b.len > 0)
-				buf_puts(&b, "; ");
-			imap_trace_escape(&b, k, strlen(k));
-			buf_putc(&b, '=');
-			imap_trace_escape(&b, v, strlen(v));
-		}
-	}
-	free(c->server_id);
-	c->server_id = b.len > 0 ? buf_steal(&b) : xstrdup("");
-	buf_free(&b);
-}
-
-static void note_untagged(struct imap_client *c, const struct imap_response *r)
-{
-	if (r->status != IMAP_STATUS_NONE) {
-		if (r->status == IMAP_STATUS_BYE) {
-			c->bye = true;
-			free(c->bye_text);
-			c->bye_text = xstrdup(r->text);
-		}
-		note_code(c, r);
-		return;
-	}
-	if (r->keyword == NULL)
-		return;
-	if (strcmp(r->keyword, "CAPABILITY") == 0)
-		caps_set(c, r->args, r->args_count);
-	else if (strcmp(r->keyword, "ID") == 0)
-		note_id(c, r);
-	else if (strcmp(r->keyword, "EXISTS") == 0 && r->has_number)
-		c->mbox.exists = r->number;
 }
 
 /* ---- dispatch --------------------------------------------------------------- */
@@ -446,10 +305,10 @@ static int dispatch_greeting(struct imap_client *c, const struct imap_response *
 		c->preauth = r->status == IMAP_STATUS_PREAUTH;
 		free(c->greeting);
 		c->greeting = xstrdup(r->text);
-		note_code(c, r);
+		imap_client_note_code(c, r);
 		return 0;
 	case IMAP_STATUS_BYE:
-		note_untagged(c, r);
+		imap_client_note_untagged(c, r);
 		return mf_error_set(e, MF_ENO, "server said BYE: %s", r->text);
 	default:
 		return unexpected_greeting(c, e);
@@ -467,9 +326,11 @@ static int dispatch_tagged(struct imap_client *c, const struct imap_response *r,
 	}
 	if (cmd == NULL)
 		return mf_error_set(e, MF_EPROTO, "server answered unknown tag %.40s", r->tag);
-	note_code(c, r);
+	imap_client_note_code(c, r);
 	queue_unlink(&c->inflight, &c->inflight_tail, cmd);
 	c->n_inflight--;
+	if (cmd == c->stream_cmd)
+		imap_client_stream_answered(c);
 	/* A NO/BAD before "+" abandons the rest of the command. */
 	if (c->waiting == cmd)
 		c->waiting = NULL;
@@ -498,9 +359,14 @@ static int dispatch(struct imap_client *c, const struct imap_response *r, struct
 		c->waiting = NULL;
 		cmd->next_stop++;
 		trace_part(c, cmd, cmd->next_stop);
+		if (cmd->stream && cmd->sent == cmd->wire.len) {
+			/* The caller's literal bytes may go now. */
+			c->sending = NULL;
+			c->stream_busy = true;
+		}
 		return 0;
 	case IMAP_RESP_UNTAGGED:
-		note_untagged(c, r);
+		imap_client_note_untagged(c, r);
 		if (c->inflight != NULL && c->inflight->untagged != NULL)
 			c->inflight->untagged(c->inflight->ctx, r);
 		else if (c->untagged_fn != NULL)
@@ -512,10 +378,11 @@ static int dispatch(struct imap_client *c, const struct imap_response *r, struct
 
 /* ---- the loop ------------------------------------------------------------------ */
 
-/* What the loop waits for: the greeting, one tag, or (tag NULL) an empty
- * queue. */
+/* What the loop waits for: the greeting, a condition, one tag, or (tag
+ * NULL) an empty queue. */
 struct loop_goal {
 	bool greeting;
+	bool (*pred)(const struct imap_client *c);
 	const char *tag;
 };
 
@@ -523,6 +390,8 @@ static bool goal_reached(const struct imap_client *c, const struct loop_goal *g)
 {
 	if (g->greeting)
 		return c->greeting_seen;
+	if (g->pred != NULL)
+		return g->pred(c);
 	if (g->tag != NULL)
 		return !client_queued(c, g->tag);
 	return c->pending == NULL && c->inflight == NULL;
@@ -538,8 +407,17 @@ static int client_process(struct imap_client *c, const struct loop_goal *g, stru
 		enum imap_parse_result res;
 		int rc;
 
+		/* For the literal handler: where this response starts. */
+		if (!c->parser_partial) {
+			c->head_len = 0;
+			c->head_done = false;
+		}
+		c->chunk = c->rbuf + c->rpos;
+		c->chunk_len = c->rlen - c->rpos;
 		res = imap_parser_feed(c->parser, c->rbuf + c->rpos, c->rlen - c->rpos, &used,
 				       &r, e);
+		if (res == IMAP_PARSE_NEED_MORE)
+			imap_client_head_note(c, c->rbuf + c->rpos, used);
 		c->rpos += used;
 		if (res == IMAP_PARSE_ERROR) {
 			if (!c->greeting_seen)
@@ -615,19 +493,34 @@ static int client_write(struct imap_client *c, struct mf_error *e)
 		secret = secret || cmd->has_secret;
 		if (cmd->sent < end)
 			break;
-		if (end < cmd->wire.len) {
+		if (end < cmd->wire.len || (cmd->stream && cmd->next_stop < cmd->nstops)) {
 			c->waiting = cmd;
+		} else if (cmd->stream) {
+			/* The header is out; the caller's bytes follow. */
+			c->sending = NULL;
+			c->stream_busy = true;
 		} else {
 			c->sending = NULL;
 			client_promote(c);
 		}
 	}
-	if (total == 0)
-		return 0;
-	rc = net_write_all(c->conn, c->wbuf, total, c->io_timeout_ms, e);
-	if (secret)
-		mf_memzero(c->wbuf, total);
-	return rc;
+	if (total > 0) {
+		rc = net_write_all(c->conn, c->wbuf, total, c->io_timeout_ms, e);
+		if (secret)
+			mf_memzero(c->wbuf, total);
+		if (rc < 0)
+			return rc;
+	}
+	if (c->stream_busy && c->stream_src_len > 0)
+		return imap_client_stream_write(c, e);
+	return 0;
+}
+
+bool imap_client_want_write(const struct imap_client *c)
+{
+	if (c->sending != NULL && c->waiting == NULL)
+		return true;
+	return c->stream_busy && c->stream_src_len > 0;
 }
 
 static int client_loop(struct imap_client *c, const struct loop_goal *g, struct mf_error *err)
@@ -660,7 +553,7 @@ static int client_loop(struct imap_client *c, const struct loop_goal *g, struct 
 				timed_out(c, &e);
 				return client_fail(c, &e, err);
 			}
-			if (c->sending != NULL && c->waiting == NULL)
+			if (imap_client_want_write(c))
 				pfd.events |= POLLOUT;
 			rc = poll(&pfd, 1, (int)left);
 			if (rc < 0 && errno != EINTR) {
@@ -697,7 +590,7 @@ static int client_loop(struct imap_client *c, const struct loop_goal *g, struct 
 int imap_client_run(struct imap_client *c, const char *tag, struct mf_error *err)
 {
 	char tagcopy[sizeof(((struct imap_cmd *)NULL)->tag)];
-	struct loop_goal g = { false, NULL };
+	struct loop_goal g = { false, NULL, NULL };
 	int rc;
 
 	if (c->running)
@@ -714,9 +607,23 @@ int imap_client_run(struct imap_client *c, const char *tag, struct mf_error *err
 	return rc;
 }
 
+int imap_client_loop_until(struct imap_client *c, bool (*done)(const struct imap_client *c),
+			   struct mf_error *err)
+{
+	struct loop_goal g = { false, done, NULL };
+	int rc;
+
+	if (c->running)
+		return mf_error_set(err, MF_EINVAL, "imap_client_run called from a callback");
+	c->running = true;
+	rc = client_loop(c, &g, err);
+	c->running = false;
+	return rc;
+}
+
 int imap_client_greeting_read(struct imap_client *c, bool *preauth_r, struct mf_error *err)
 {
-	struct loop_goal g = { true, NULL };
+	struct loop_goal g = { true, NULL, NULL };
 	int rc;
 
 	if (preauth_r != NULL)
@@ -731,54 +638,4 @@ int imap_client_greeting_read(struct imap_client *c, bool *preauth_r, struct mf_
 	if (preauth_r != NULL)
 		*preauth_r = c->preauth;
 	return 0;
-}
-
-/* ---- accessors ------------------------------------------------------------------ */
-
-uint32_t imap_client_caps(const struct imap_client *c)
-{
-	return c->caps;
-}
-
-const char *imap_client_caps_text(const struct imap_client *c)
-{
-	return buf_cstr(&c->caps_text);
-}
-
-bool imap_client_has_cap(const struct imap_client *c, const char *atom)
-{
-	const char *p = buf_cstr(&c->caps_text);
-	size_t n = strlen(atom);
-
-	while (*p != '\0') {
-		const char *sp = strchr(p, ' ');
-		size_t len = sp != NULL ? (size_t)(sp - p) : strlen(p);
-
-		if (len == n && strncasecmp(p, atom, n) == 0)
-			return true;
-		p += len;
-		if (*p == ' ')
-			p++;
-	}
-	return false;
-}
-
-uint64_t imap_client_appendlimit(const struct imap_client *c)
-{
-	return c->appendlimit;
-}
-
-const char *imap_client_greeting(const struct imap_client *c)
-{
-	return c->greeting != NULL ? c->greeting : "";
-}
-
-const char *imap_client_server_id(const struct imap_client *c)
-{
-	return c->server_id;
-}
-
-bool imap_client_bye(const struct imap_client *c)
-{
-	return c->bye;
 }

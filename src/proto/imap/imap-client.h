@@ -12,6 +12,9 @@
  * client itself has looked at them (CAPABILITY, [CAPABILITY ...], EXISTS,
  * UIDVALIDITY, BYE, ...).
  *
+ * Literals can be streamed both ways (imap_client_set_literal_handler,
+ * imap_cmd_literal_stream), so a message never has to sit whole in memory.
+ *
  * Tracing: with a trace FILE set, every line sent ("C: ") and received
  * ("S: ") is printed; arguments marked secret print as <redacted>, and so do
  * the continuation lines of AUTHENTICATE. Literal bodies print as
@@ -79,6 +82,12 @@ void imap_cmd_astring(struct imap_cmd *cmd, const char *s);
 void imap_cmd_secret(struct imap_cmd *cmd, const char *s);
 /* Append a literal of len bytes (copied). */
 void imap_cmd_literal(struct imap_cmd *cmd, const void *data, size_t len);
+/* Append a literal of size bytes whose contents the caller writes after
+ * submitting the command, with imap_client_literal_write() and
+ * imap_client_literal_end() (imap-client-stream.c). It must be the
+ * command's last argument; its form ({n}, {n+}) follows the capabilities as
+ * for imap_cmd_literal(); the trace shows "{N bytes}". */
+void imap_cmd_literal_stream(struct imap_cmd *cmd, uint64_t size);
 /* Free a command that was never submitted. */
 void imap_cmd_free(struct imap_cmd **cmdp);
 
@@ -97,6 +106,9 @@ struct imap_client_opts {
 	size_t max_in_flight;       /* default 64 */
 	FILE *trace;                /* NULL: no trace */
 	const char *trace_prefix;   /* e.g. "src" ; may be NULL */
+	/* Zero fields: the parser's defaults; stream_threshold 0 offers every
+	 * non-empty literal to the literal handler (which, when none is set,
+	 * leaves it buffered as usual). */
 	struct imap_parser_limits limits;
 };
 
@@ -123,6 +135,68 @@ const char *imap_client_submit(struct imap_client *c, struct imap_cmd *cmd,
  * callback has been called with err). A NO or BAD answer is not a failure
  * here: it is reported to the command's done callback. */
 int imap_client_run(struct imap_client *c, const char *tag, struct mf_error *err);
+
+/* Make the client unusable: every queued command's done callback gets code
+ * and msg (as for a lost connection), later calls return them. Nothing more
+ * is sent (used to abandon a streamed literal that cannot be completed). */
+void imap_client_abort(struct imap_client *c, int code, const char *msg);
+
+/* ---- streaming literals (imap-client-stream.c) ----------------------------- */
+
+/* From the server: a literal of an untagged response can be passed to the
+ * caller in chunks instead of being buffered, so a 200 MB BODY[] needs no
+ * 200 MB buffer. The client tells which response a literal belongs to by
+ * the response's start ("* 5 FETCH"), whatever items come before or after
+ * the literal inside the response. */
+struct imap_literal_start {
+	uint32_t number;        /* "* 5 FETCH (...": 5; 0 when there is none */
+	const char *keyword;    /* response keyword, upper-cased ("FETCH"), or "" */
+	const char *item;       /* the atom before the literal ("BODY[]"), or NULL */
+	uint64_t size;
+};
+
+struct imap_literal_handler {
+	/* A literal of at least limits.stream_threshold bytes (default: any
+	 * non-empty one) starts. Return true to receive it through data and
+	 * end; false to have it buffered in the response as usual (the
+	 * max_literal limit applies). */
+	bool (*begin)(void *ctx, const struct imap_literal_start *ls);
+	/* The literal's bytes in order, in chunks of any size. A negative
+	 * return abandons the connection (the parser cannot skip the rest):
+	 * return 0 and drop the bytes to keep it. */
+	int (*data)(void *ctx, const void *data, size_t len);
+	/* All bytes were passed. The response itself is dispatched as usual
+	 * once complete, holding an IMAP_ARG_LITERAL_STREAMED arg. */
+	void (*end)(void *ctx);
+};
+
+/* Set (h copied; NULL to remove) the handler for streamed literals. Set and
+ * remove it between imap_client_run() calls only. */
+void imap_client_set_literal_handler(struct imap_client *c, const struct imap_literal_handler *h,
+				     void *ctx);
+
+/* To the server: write the next bytes of the literal of the command
+ * submitted with imap_cmd_literal_stream(). One such command may be open
+ * (submitted, not yet ended) at a time; commands submitted after it are
+ * sent after its literal ends. The first call runs the client until the
+ * command is sent and, for a synchronizing literal, the server's "+" came;
+ * every call writes the bytes straight to the socket (no copy), reading and
+ * dispatching responses to earlier commands meanwhile (so neither side can
+ * stall the other) and returns once all len bytes are written.
+ * If the server answered the command before its data was allowed (a NO
+ * instead of "+"), its done callback has that answer and the bytes are
+ * dropped: 0 is returned. Returns 0, MF_EINVAL (no open literal, more bytes
+ * than announced, called from a callback of this client) or the
+ * connection's error. */
+int imap_client_literal_write(struct imap_client *c, const void *data, size_t len,
+			      struct mf_error *err);
+/* End the literal (all size bytes written): sends the command's final CRLF
+ * and returns without waiting for the answer, which reaches the command's
+ * done callback during a later run. Fewer bytes than announced: MF_EINVAL
+ * (abort the client: a literal cannot be cut short). */
+int imap_client_literal_end(struct imap_client *c, struct mf_error *err);
+/* True while a streamed literal is open (submitted, not yet ended). */
+bool imap_client_literal_open(const struct imap_client *c);
 
 /* ---- state the client tracks --------------------------------------------- */
 
@@ -205,6 +279,10 @@ struct imap_mailbox_state {
 /* SELECT or EXAMINE (readonly) a mailbox (raw modified UTF-7 name). */
 int imap_client_select(struct imap_client *c, const char *mailbox, bool readonly,
 		       struct imap_mailbox_state *st, struct mf_error *err);
+
+/* The selected mailbox as tracked since the last SELECT / EXAMINE: exists
+ * follows later EXISTS responses. */
+const struct imap_mailbox_state *imap_client_mailbox(const struct imap_client *c);
 
 /* LOGOUT and wait (briefly) for the server's BYE and OK. */
 int imap_client_logout(struct imap_client *c, struct mf_error *err);

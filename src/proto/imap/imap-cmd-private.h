@@ -30,6 +30,7 @@ enum imap_seg_type {
 	IMAP_SEG_TEXT,    /* verbatim protocol text */
 	IMAP_SEG_LITERAL, /* literal data; header added at render time */
 	IMAP_SEG_CONT,    /* a line sent after the server's "+" (AUTHENTICATE) */
+	IMAP_SEG_STREAM,  /* literal header only: the caller writes the bytes */
 };
 
 struct imap_seg {
@@ -44,6 +45,11 @@ struct imap_cmd {
 	struct imap_seg *segs;      /* owned array */
 	size_t nsegs, segs_cap;
 	bool has_secret;
+	/* Ends with a streamed literal of stream_size bytes: the wire holds
+	 * everything up to its header; the bytes and the final CRLF come
+	 * from imap_client_literal_write() / imap_client_literal_end(). */
+	bool stream;
+	uint64_t stream_size;
 
 	/* Set by imap_client_submit(). */
 	uint32_t seq;

@@ -7,6 +7,7 @@
  */
 #include "proto/imap/imap-cmd-private.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,12 @@ static void cmd_add(struct imap_cmd *cmd, enum imap_seg_type type, const void *d
 		    size_t len, bool secret)
 {
 	struct imap_seg *seg;
+
+	if (cmd->stream) {
+		/* A caller bug: the streamed literal must come last. */
+		fprintf(stderr, "imap_cmd: argument after a streamed literal\n");
+		abort();
+	}
 
 	if (cmd->nsegs == cmd->segs_cap) {
 		cmd->segs_cap = cmd->segs_cap == 0 ? 8 : cmd->segs_cap * 2;
@@ -145,6 +152,14 @@ void imap_cmd_literal(struct imap_cmd *cmd, const void *data, size_t len)
 	cmd_add(cmd, IMAP_SEG_LITERAL, data, len, false);
 }
 
+void imap_cmd_literal_stream(struct imap_cmd *cmd, uint64_t size)
+{
+	cmd_add(cmd, IMAP_SEG_TEXT, " ", 1, false);
+	cmd_add(cmd, IMAP_SEG_STREAM, "", 0, false);
+	cmd->stream = true;
+	cmd->stream_size = size;
+}
+
 void imap_cmd_raw(struct imap_cmd *cmd, const char *text, bool secret)
 {
 	cmd_add(cmd, IMAP_SEG_TEXT, " ", 1, false);
@@ -209,6 +224,21 @@ static void render_literal(struct imap_cmd *cmd, const struct imap_seg *seg, boo
 		imap_trace_escape(&cmd->trace, seg->data, seg->len);
 }
 
+/* Only the header: the bytes are the caller's (imap-client-stream.c). */
+static void render_stream(struct imap_cmd *cmd, bool nonsync)
+{
+	char hdr[40];
+
+	snprintf(hdr, sizeof(hdr), "{%" PRIu64 "%s}", cmd->stream_size, nonsync ? "+" : "");
+	buf_puts(&cmd->wire, hdr);
+	buf_puts(&cmd->wire, "\r\n");
+	buf_puts(&cmd->trace, hdr);
+	buf_putc(&cmd->trace, '\n');
+	if (!nonsync)
+		cmd_add_stop(cmd);
+	buf_printf(&cmd->trace, "{%" PRIu64 " bytes}", cmd->stream_size);
+}
+
 void imap_cmd_render(struct imap_cmd *cmd, bool literal_plus, bool literal_minus)
 {
 	size_t need = strlen(cmd->tag) + strlen(cmd->name) + 4;
@@ -245,6 +275,10 @@ void imap_cmd_render(struct imap_cmd *cmd, bool literal_plus, bool literal_minus
 			render_literal(cmd, seg, literal_plus ||
 				       (literal_minus && seg->len <= IMAP_LITERAL_MINUS_MAX));
 			break;
+		case IMAP_SEG_STREAM:
+			render_stream(cmd, literal_plus ||
+				      (literal_minus && cmd->stream_size <= IMAP_LITERAL_MINUS_MAX));
+			break;
 		case IMAP_SEG_CONT:
 			buf_puts(&cmd->wire, "\r\n");
 			buf_putc(&cmd->trace, '\n');
@@ -257,7 +291,8 @@ void imap_cmd_render(struct imap_cmd *cmd, bool literal_plus, bool literal_minus
 			break;
 		}
 	}
-	buf_puts(&cmd->wire, "\r\n");
+	if (!cmd->stream)
+		buf_puts(&cmd->wire, "\r\n");
 }
 
 size_t imap_cmd_part_end(const struct imap_cmd *cmd)

@@ -1,0 +1,491 @@
+/* imap-driver-fetch.c: listing and fetching messages, read-only (EXAMINE,
+ * BODY.PEEK[]). The design is in imap-driver.h ("Source side").
+ *
+ * Why two commands per group: the sink's begin needs the message's UID,
+ * flags and date when the BODY[] literal starts, but a server may put
+ * those items after the literal inside the FETCH response, and the body
+ * cannot wait (it is not buffered). So the first command learns, for each
+ * message of the group, its sequence number and info; the second streams
+ * the bodies, each tied to its message by the sequence number that starts
+ * the response ("* 5 FETCH"), which the client reports when the literal
+ * begins. EXPUNGE responses renumber what we know. The UID inside the
+ * response, once it is complete, confirms the match before sink->end.
+ *
+ * RFC 9051 sections 6.4.5 (FETCH), 6.4.9 (UID), 7.5.1 (EXPUNGE), 7.5.2
+ * (FETCH response); RFC 5530 (EXPUNGEISSUED).
+ */
+#include "drivers/imap-driver-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/xmalloc.h"
+
+#define IMD_FETCH_WINDOW_MAX 8  /* groups in flight */
+
+/* Appends still in flight would take the untagged responses of our
+ * commands; let them finish first. */
+static int imd_quiesce(struct imd *m, struct mf_error *err)
+{
+	if (m->open_ap != NULL)
+		return mf_error_set(err, MF_EINVAL, "an append is still open on this connection");
+	if (m->pending == NULL)
+		return 0;
+	return imd_append_flush(&m->mbx, err);
+}
+
+/* ---- list_messages ------------------------------------------------------------ */
+
+struct imd_lister {
+	uint32_t from;
+	int (*fn)(void *ctx, const struct mbx_msg_info *info);
+	void *ctx;
+	int rc;                 /* fn's failure */
+	struct mbx_msg_info info;
+};
+
+static void imd_lister_untagged(void *ctx, const struct imap_response *r)
+{
+	struct imd_lister *l = ctx;
+	struct imd_items it;
+
+	if (r->keyword == NULL || strcmp(r->keyword, "FETCH") != 0 || r->args_count < 1 ||
+	    r->args[0].type != IMAP_ARG_LIST)
+		return;
+	imd_info_clear(&l->info);
+	imd_fetch_items(r->args[0].list, r->args[0].list_count, &l->info, &it);
+	/* Flag updates come without size and date; "n:*" may bring a UID
+	 * below n. */
+	if (l->rc < 0 || !it.has_uid || !it.has_size || !it.has_date || it.uid < l->from)
+		return;
+	l->rc = l->fn(l->ctx, &l->info);
+	if (l->rc > 0)
+		l->rc = 0;
+}
+
+int imd_list_messages(struct mbx *mb, const char *folder, uint32_t from_uid,
+		      int (*fn)(void *ctx, const struct mbx_msg_info *info), void *ctx,
+		      struct mf_error *err)
+{
+	struct imd *m = (struct imd *)mb;
+	struct imd_lister l = { .from = from_uid > 0 ? from_uid : 1, .fn = fn, .ctx = ctx };
+	struct imd_reply rep;
+	struct imap_cmd *cmd;
+	int rc;
+
+	rc = imd_quiesce(m, err);
+	if (rc == 0)
+		rc = imd_examine(m, folder, false, NULL, err);
+	if (rc < 0)
+		return rc;
+	/* Some servers answer BAD to "1:*" in an empty folder. */
+	if (imap_client_mailbox(m->c)->exists == 0)
+		return 0;
+	cmd = imap_cmd_new("UID FETCH");
+	imap_cmd_atomf(cmd, "%u:* (UID RFC822.SIZE FLAGS INTERNALDATE)", l.from);
+	rc = imd_run(m, cmd, imd_lister_untagged, &l, &rep, err);
+	if (rc == 0 && rep.status != IMAP_STATUS_OK)
+		rc = imd_reply_error(&rep, MF_ENO, "UID FETCH failed", err);
+	imd_reply_free(&rep);
+	imd_info_clear(&l.info);
+	if (rc == 0 && l.rc < 0)
+		rc = mf_error_set(err, l.rc, "listing stopped by the caller (%s)",
+				  mf_errcode_name(l.rc));
+	return rc;
+}
+
+/* ---- fetch ------------------------------------------------------------------------ */
+
+struct imd_entry {
+	uint32_t uid;
+	uint32_t seq;           /* 0: unknown or expunged */
+	bool have_meta;         /* info filled from the first command */
+	bool delivered;         /* handed to the sink (begun) */
+	struct mbx_msg_info info;
+};
+
+struct imd_fetcher;
+
+/* One command: the info (body false) or body command of a group. */
+struct imd_fcmd {
+	struct imd_fetcher *f;
+	size_t group;
+	bool body;
+	bool done;
+	char tag[16];
+};
+
+struct imd_fetcher {
+	struct imd *m;
+	const struct mbx_sink *sink;
+	struct imd_entry *e;    /* owned, by UID */
+	size_t n;
+	size_t ngroups;
+	struct imd_fcmd *cmds;  /* owned: 2 per group */
+	size_t oldest;          /* group whose body command is awaited */
+	struct imd_entry *cur;  /* message being streamed */
+	bool discard;           /* a streamed literal nobody gets */
+	int rc;                 /* first failure: sink, server, protocol */
+	struct mf_error err;
+};
+
+static void imd_fetch_fail(struct imd_fetcher *f, const struct mf_error *e)
+{
+	if (f->rc == 0) {
+		f->rc = e->code < 0 ? e->code : MF_EPROTO;
+		f->err = *e;
+	}
+}
+
+static int imd_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct imd_entry *imd_by_uid(struct imd_fetcher *f, uint32_t uid)
+{
+	size_t lo = 0, hi = f->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->e[mid].uid == uid)
+			return &f->e[mid];
+		if (f->e[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The awaited group first: that is where a body normally belongs. */
+static struct imd_entry *imd_by_seq(struct imd_fetcher *f, uint32_t seq)
+{
+	size_t lo = f->oldest * IMAP_MBX_FETCH_GROUP;
+	size_t hi = lo + IMAP_MBX_FETCH_GROUP;
+
+	if (seq == 0)
+		return NULL;
+	if (hi > f->n)
+		hi = f->n;
+	for (size_t i = lo; i < hi; i++) {
+		if (f->e[i].seq == seq)
+			return &f->e[i];
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->e[i].seq == seq)
+			return &f->e[i];
+	}
+	return NULL;
+}
+
+static void imd_expunge(struct imd_fetcher *f, uint32_t seq)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->e[i].seq == seq)
+			f->e[i].seq = 0;
+		else if (f->e[i].seq > seq)
+			f->e[i].seq--;
+	}
+}
+
+static int imd_sink_begin(struct imd_fetcher *f, struct imd_entry *e, uint64_t size)
+{
+	struct mbx_msg_info info = e->info;
+	struct mf_error err = { 0 };
+	int rc;
+
+	e->delivered = true;
+	info.uid = e->uid;
+	info.size = size;
+	rc = f->sink->begin(f->sink->ctx, &info, &err);
+	if (rc < 0) {
+		err.code = rc;
+		imd_fetch_fail(f, &err);
+	}
+	return rc;
+}
+
+static void imd_sink_end(struct imd_fetcher *f)
+{
+	struct mf_error err = { 0 };
+	int rc = f->sink->end(f->sink->ctx, &err);
+
+	if (rc < 0) {
+		err.code = rc;
+		imd_fetch_fail(f, &err);
+	}
+}
+
+/* ---- the streamed BODY[] literal ---- */
+
+static bool imd_lit_begin(void *ctx, const struct imap_literal_start *ls)
+{
+	struct imd_fetcher *f = ctx;
+	struct imd_entry *e;
+
+	if (strcmp(ls->keyword, "FETCH") != 0 || ls->item == NULL ||
+	    strcasecmp(ls->item, "BODY[]") != 0)
+		return false;
+	f->cur = NULL;
+	f->discard = true;
+	e = imd_by_seq(f, ls->number);
+	if (f->rc == 0 && e != NULL && e->have_meta && !e->delivered &&
+	    imd_sink_begin(f, e, ls->size) == 0) {
+		f->cur = e;
+		f->discard = false;
+	}
+	return true;
+}
+
+static int imd_lit_data(void *ctx, const void *data, size_t len)
+{
+	struct imd_fetcher *f = ctx;
+	struct mf_error err = { 0 };
+	int rc;
+
+	if (f->discard || f->cur == NULL)
+		return 0;
+	rc = f->sink->data(f->sink->ctx, data, len, &err);
+	if (rc < 0) {
+		/* Drop the rest: the connection stays usable. */
+		err.code = rc;
+		imd_fetch_fail(f, &err);
+		f->discard = true;
+	}
+	return 0;
+}
+
+static void imd_lit_end(void *ctx)
+{
+	(void)ctx; /* sink->end waits for the response's UID */
+}
+
+static const struct imap_literal_handler imd_lit_handler = {
+	.begin = imd_lit_begin,
+	.data = imd_lit_data,
+	.end = imd_lit_end,
+};
+
+/* The response that held the streamed literal is complete. */
+static void imd_stream_done(struct imd_fetcher *f, const struct imd_items *it)
+{
+	struct imd_entry *e = f->cur;
+	struct mf_error err;
+
+	f->cur = NULL;
+	if (f->discard || e == NULL) {
+		f->discard = false;
+		return;
+	}
+	if (it->has_uid && it->uid != e->uid) {
+		mf_error_set(&err, MF_EPROTO,
+			     "server sent the message with UID %u where UID %u was expected",
+			     it->uid, e->uid);
+		imd_fetch_fail(f, &err);
+		return;
+	}
+	imd_sink_end(f);
+}
+
+/* A body small enough to come whole: {0} or a quoted string. */
+static void imd_body_whole(struct imd_fetcher *f, struct imd_entry *e, const struct imap_arg *v)
+{
+	const char *data = imap_arg_text(v);
+	size_t len = data != NULL ? v->len : 0;
+	struct mf_error err = { 0 };
+	int rc;
+
+	if (f->rc < 0 || e == NULL || !e->have_meta || e->delivered)
+		return;
+	if (imd_sink_begin(f, e, len) < 0)
+		return;
+	if (len > 0) {
+		rc = f->sink->data(f->sink->ctx, data, len, &err);
+		if (rc < 0) {
+			err.code = rc;
+			imd_fetch_fail(f, &err);
+			return;
+		}
+	}
+	imd_sink_end(f);
+}
+
+static void imd_fetch_untagged(void *ctx, const struct imap_response *r)
+{
+	struct imd_fetcher *f = ((struct imd_fcmd *)ctx)->f;
+	struct mbx_msg_info info = { 0 };
+	struct imd_entry *e;
+	struct imd_items it;
+
+	if (r->keyword != NULL && strcmp(r->keyword, "EXPUNGE") == 0 && r->has_number) {
+		imd_expunge(f, r->number);
+		return;
+	}
+	if (r->keyword == NULL || strcmp(r->keyword, "FETCH") != 0 || !r->has_number ||
+	    r->args_count < 1 || r->args[0].type != IMAP_ARG_LIST)
+		return;
+	imd_fetch_items(r->args[0].list, r->args[0].list_count, &info, &it);
+	e = it.has_uid ? imd_by_uid(f, it.uid) : imd_by_seq(f, r->number);
+	if (it.has_uid && e != NULL && e->seq != r->number) {
+		struct imd_entry *stale = imd_by_seq(f, r->number);
+
+		if (stale != NULL)
+			stale->seq = 0;
+		e->seq = r->number;
+	}
+	if (it.body != NULL && it.body->type == IMAP_ARG_LITERAL_STREAMED) {
+		imd_stream_done(f, &it);
+	} else if (it.body != NULL) {
+		imd_body_whole(f, e, it.body);
+	} else if (e != NULL && !e->delivered && it.has_uid && (it.has_size || it.has_date)) {
+		/* The group's info command (or an answer just like it). */
+		imd_info_clear(&e->info);
+		e->info = info;
+		e->info.uid = e->uid;
+		e->have_meta = true;
+		return;
+	} else if (e != NULL && !e->delivered && it.has_flags) {
+		/* A flag change before the body: keep the new flags. */
+		struct mbx_msg_info old = e->info;
+
+		e->info.flags = info.flags;
+		e->info.keywords = info.keywords;
+		e->info.keyword_count = info.keyword_count;
+		info.keywords = old.keywords;
+		info.keyword_count = old.keyword_count;
+	}
+	imd_info_clear(&info);
+}
+
+static void imd_fetch_done(void *ctx, const struct imap_response *r, const struct mf_error *err)
+{
+	struct imd_fcmd *fc = ctx;
+	struct imd_fetcher *f = fc->f;
+	struct mf_error e;
+
+	fc->done = true;
+	if (r == NULL) {
+		imd_fetch_fail(f, err);
+		return;
+	}
+	if (r->status == IMAP_STATUS_OK)
+		return;
+	/* Messages expunged meanwhile are not delivered, and that is all. */
+	if (r->status == IMAP_STATUS_NO && r->code != NULL && strcmp(r->code, "EXPUNGEISSUED") == 0)
+		return;
+	mf_error_set(&e, r->status == IMAP_STATUS_BAD ? MF_EBAD : MF_ENO,
+		     "UID FETCH failed: %s%s%s%s", r->code != NULL ? "[" : "",
+		     r->code != NULL ? r->code : "", r->code != NULL ? "] " : "", r->text);
+	imd_fetch_fail(f, &e);
+}
+
+static void imd_fetch_submit(struct imd_fetcher *f, size_t g)
+{
+	size_t lo = g * IMAP_MBX_FETCH_GROUP, hi = lo + IMAP_MBX_FETCH_GROUP;
+	uint32_t *uids;
+	char *set;
+
+	if (hi > f->n)
+		hi = f->n;
+	uids = xcalloc(hi - lo, sizeof(*uids));
+	for (size_t i = lo; i < hi; i++)
+		uids[i - lo] = f->e[i].uid;
+	set = imd_uid_set(uids, hi - lo);
+	free(uids);
+	for (int body = 0; body < 2; body++) {
+		struct imd_fcmd *fc = &f->cmds[2 * g + (size_t)body];
+		struct imap_cmd *cmd = imap_cmd_new("UID FETCH");
+
+		fc->f = f;
+		fc->group = g;
+		fc->body = body != 0;
+		imap_cmd_atom(cmd, set);
+		imap_cmd_atom(cmd, body ? "(UID BODY.PEEK[])"
+					: "(UID RFC822.SIZE FLAGS INTERNALDATE)");
+		snprintf(fc->tag, sizeof(fc->tag), "%s",
+			 imap_client_submit(f->m->c, cmd, imd_fetch_untagged, imd_fetch_done, fc));
+	}
+	free(set);
+}
+
+/* Sorted, distinct, non-zero UIDs as entries. */
+static void imd_fetch_entries(struct imd_fetcher *f, const uint32_t *uids, size_t n)
+{
+	uint32_t *s = xcalloc(n > 0 ? n : 1, sizeof(*s));
+
+	if (n > 0)
+		memcpy(s, uids, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), imd_uid_cmp);
+	f->e = xcalloc(n > 0 ? n : 1, sizeof(*f->e));
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == 0 || (f->n > 0 && f->e[f->n - 1].uid == s[i]))
+			continue;
+		f->e[f->n++].uid = s[i];
+	}
+	free(s);
+	f->ngroups = (f->n + IMAP_MBX_FETCH_GROUP - 1) / IMAP_MBX_FETCH_GROUP;
+	f->cmds = xcalloc(f->ngroups > 0 ? 2 * f->ngroups : 1, sizeof(*f->cmds));
+}
+
+/* Keep up to window groups in flight; stop sending after a failure and
+ * read what is outstanding. */
+static int imd_fetch_run(struct imd_fetcher *f, struct mf_error *err)
+{
+	size_t window = f->m->max_in_flight / 2, next = 0;
+	int rc = 0;
+
+	if (window < 1)
+		window = 1;
+	if (window > IMD_FETCH_WINDOW_MAX)
+		window = IMD_FETCH_WINDOW_MAX;
+	for (f->oldest = 0; f->oldest < next || (f->rc == 0 && next < f->ngroups);) {
+		while (f->rc == 0 && next < f->ngroups && next < f->oldest + window)
+			imd_fetch_submit(f, next++);
+		if (f->oldest >= next)
+			break;
+		rc = imap_client_run(f->m->c, f->cmds[2 * f->oldest + 1].tag, err);
+		if (rc < 0) {
+			/* f is about to go: nothing may still point at it. */
+			imap_client_abort(f->m->c, rc, err != NULL ? err->msg : "fetch failed");
+			return rc;
+		}
+		f->oldest++;
+	}
+	return 0;
+}
+
+int imd_fetch(struct mbx *mb, const char *folder, const uint32_t *uids, size_t n,
+	      const struct mbx_sink *sink, struct mf_error *err)
+{
+	struct imd *m = (struct imd *)mb;
+	struct imd_fetcher f;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	f.m = m;
+	f.sink = sink;
+	rc = imd_quiesce(m, err);
+	if (rc == 0)
+		rc = imd_examine(m, folder, false, NULL, err);
+	if (rc < 0)
+		return rc;
+	imd_fetch_entries(&f, uids, n);
+	imap_client_set_literal_handler(m->c, &imd_lit_handler, &f);
+	rc = imd_fetch_run(&f, err);
+	imap_client_set_literal_handler(m->c, NULL, NULL);
+	if (rc == 0 && f.rc < 0) {
+		rc = f.rc;
+		if (err != NULL)
+			*err = f.err;
+	}
+	for (size_t i = 0; i < f.n; i++)
+		imd_info_clear(&f.e[i].info);
+	free(f.e);
+	free(f.cmds);
+	return rc;
+}

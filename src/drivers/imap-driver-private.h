@@ -1,0 +1,142 @@
+/* imap-driver-private.h: shared between the IMAP driver's files
+ * (imap-driver.c: open, close, commands, folders; imap-driver-names.c:
+ * name translation and roles; imap-driver-msg.c: flags and dates;
+ * imap-driver-fetch.c: listing and fetching messages; imap-driver-append.c:
+ * appends). Not for other modules. Internal names start with imd_.
+ */
+#ifndef MF_IMAP_DRIVER_PRIVATE_H
+#define MF_IMAP_DRIVER_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "drivers/imap-driver.h"
+#include "proto/imap/imap-client.h"
+
+/* A folder as the server listed it. */
+struct imd_folder {
+	char *raw;          /* owned: the server's name (modified UTF-7) */
+	char *name;         /* owned: UTF-8 '/' form; NULL when outside the
+			     * personal namespace */
+	uint32_t flags;     /* IMAP_LIST_* */
+	enum mbx_role role;
+};
+
+struct imd_append;
+
+struct imd {
+	struct mbx mbx;                 /* first: callers see a struct mbx */
+	struct imap_client *c;          /* owned */
+	size_t max_in_flight;
+
+	/* The personal namespace (NAMESPACE or guessed from LIST). */
+	bool ns_done;
+	char *prefix;                   /* owned: "" or e.g. "INBOX." */
+	char sep;                       /* hierarchy separator, '\0' when flat */
+	char **others;                  /* owned: prefixes of other namespaces */
+	size_t nothers;
+
+	/* The last listing (list_folders, or on first need on a target). */
+	bool listed;
+	struct imd_folder *folders;     /* owned */
+	size_t nfolders;
+
+	/* The folder selected (EXAMINE) last. */
+	char *sel_raw;                  /* owned; NULL when none */
+	uint32_t sel_exists;
+
+	/* Appends. */
+	mbx_append_done_fn *done_fn;
+	void *done_ctx;
+	struct imd_append *open_ap;     /* begun, not ended; foreign */
+	struct imd_pending *pending;    /* sent, not answered: list */
+};
+
+/* ---- imap-driver.c ---- */
+
+/* The tagged answer of a command, copied out. */
+struct imd_reply {
+	bool done;
+	enum imap_status status;
+	char *code;                     /* owned, NULL when none */
+	char *text;                     /* owned, NULL when not answered */
+};
+void imd_reply_free(struct imd_reply *rep);
+/* Run cmd (ownership passes) until answered; untagged (may be NULL) gets
+ * its untagged responses. Returns 0 (rep filled, whatever the status) or a
+ * connection error. */
+int imd_run(struct imd *m, struct imap_cmd *cmd, imap_untagged_fn *untagged, void *uctx,
+	    struct imd_reply *rep, struct mf_error *err);
+/* err = "what: [CODE] text"; code MF_EBAD for BAD, else no_code. */
+int imd_reply_error(const struct imd_reply *rep, int no_code, const char *what,
+		    struct mf_error *err);
+/* EXAMINE the folder (UTF-8 name) unless it is selected already. */
+int imd_examine(struct imd *m, const char *folder, bool force, struct imap_mailbox_state *st,
+		struct mf_error *err);
+/* List the folders (NAMESPACE first, once) into m->folders. */
+int imd_list(struct imd *m, struct mf_error *err);
+
+/* ---- imap-driver-names.c ---- */
+
+/* The server's name -> UTF-8 '/' form (malloc'd), or NULL when the name is
+ * outside the personal namespace. delim is the entry's separator. */
+char *imd_name_from_raw(const struct imd *m, const char *raw, char delim);
+/* UTF-8 '/' form -> the server's name for it (malloc'd): the listed name
+ * when there is one, else translated (imap-driver.h). MF_EINVAL for an
+ * empty level or invalid UTF-8. */
+int imd_name_to_raw(const struct imd *m, const char *name, char **raw_r, struct mf_error *err);
+/* Roles of the listed folders (special-use, then well-known names). */
+void imd_assign_roles(struct imd *m);
+/* The folder with this role, or NULL. */
+const struct imd_folder *imd_role_lookup(const struct imd *m, enum mbx_role role);
+/* "\Sent" for MBX_ROLE_SENT ...; NULL for none and INBOX. */
+const char *imd_role_attr(enum mbx_role role);
+/* IMAP_LIST_SENT for MBX_ROLE_SENT ...; 0 for none and INBOX. */
+uint32_t imd_role_list_flag(enum mbx_role role);
+bool imd_is_inbox(const char *name);
+
+/* ---- imap-driver-msg.c ---- */
+
+/* Parse a FETCH response's items into info (keywords malloc'd, see
+ * imd_info_clear). Sets the have_* flags of what it found. */
+struct imd_items {
+	bool has_uid, has_size, has_flags, has_date;
+	uint32_t uid;
+	const struct imap_arg *body;    /* the BODY[] value, or NULL */
+};
+void imd_fetch_items(const struct imap_arg *list, size_t n, struct mbx_msg_info *info,
+		     struct imd_items *it);
+void imd_info_clear(struct mbx_msg_info *info);
+/* "17-Jul-1996 02:44:25 -0700" -> UTC time and offset in minutes. */
+bool imd_date_parse(const char *s, time_t *t_r, int *tz_min_r);
+/* The reverse, into out[32] (with the quotes). */
+void imd_date_format(time_t t, int tz_min, char out[40]);
+/* "(\Seen kw)" for APPEND; keywords that are not atoms are left out and
+ * named in *warning_r (malloc'd; NULL when none). */
+char *imd_flags_format(const struct mbx_msg_info *info, char **warning_r);
+/* "1,5,7:9" for sorted, distinct uids. */
+char *imd_uid_set(const uint32_t *uids, size_t n);
+
+/* ---- imap-driver-fetch.c ---- */
+
+int imd_list_messages(struct mbx *m, const char *folder, uint32_t from_uid,
+		      int (*fn)(void *ctx, const struct mbx_msg_info *info), void *ctx,
+		      struct mf_error *err);
+int imd_fetch(struct mbx *m, const char *folder, const uint32_t *uids, size_t n,
+	      const struct mbx_sink *sink, struct mf_error *err);
+
+/* ---- imap-driver-append.c ---- */
+
+void imd_set_append_done(struct mbx *m, mbx_append_done_fn *fn, void *ctx);
+int imd_append_begin(struct mbx *m, const char *folder, const struct mbx_msg_info *info,
+		     uint64_t token, struct mbx_append **ap_r, struct mf_error *err);
+int imd_append_data(struct mbx_append *ap, const void *data, size_t len, struct mf_error *err);
+int imd_append_end(struct mbx_append *ap, struct mf_error *err);
+void imd_append_abort(struct mbx_append *ap);
+int imd_append_flush(struct mbx *m, struct mf_error *err);
+/* At close: forget the pending appends without reporting them. */
+void imd_append_forget(struct imd *m);
+
+#endif

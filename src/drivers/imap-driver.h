@@ -1,0 +1,118 @@
+/* imap-driver.h: any IMAP server as a mailbox (driver.h), source or target
+ * of a migration, over one pipelined connection.
+ *
+ * Folder names (driver.h: UTF-8, '/'-separated):
+ *   - The personal namespace (NAMESPACE, RFC 2342) gives the prefix and
+ *     separator; without NAMESPACE the separator comes from LIST and the
+ *     prefix is "". A prefix such as "INBOX." (Courier, Cyrus) is stripped
+ *     when listing and added when creating: "INBOX.Sent" <-> "Sent".
+ *     Folders of other namespaces (shared, other users) are not listed.
+ *   - Names are modified UTF-7 on the wire (a name that is not valid
+ *     modified UTF-7 is shown as the server sent it); INBOX, in any case,
+ *     is "INBOX"; a NIL separator means a flat server (one level).
+ *   - Source: a '/' inside a level on a server whose separator is not '/'
+ *     is kept, so it reads as a hierarchy level from then on ("a/b" on a
+ *     '.' server is copied as folder b inside a). Names are never lost,
+ *     but "a/b" and "a.b" on such a server land in the same folder.
+ *   - Target: a level that holds the target's separator (not '/') has it
+ *     replaced by '_' ("v1.2" -> "v1_2" on a '.' server), as the server
+ *     could only read it as a hierarchy.
+ *   - Roles: special-use attributes (RFC 6154); for a role no folder
+ *     carries, the first top-level folder with a well-known name (Sent,
+ *     Sent Items, Sent Messages, Drafts, Trash, Deleted Items, Deleted
+ *     Messages, Junk, Spam, Junk E-mail, Archive; any case).
+ *   - Parents missing from the listing are added as noselect.
+ *
+ * Source side (never changes the source: EXAMINE, BODY.PEEK):
+ *   - folder_state: EXAMINE; uidnext 0 when the server does not say.
+ *   - list_messages: UID FETCH from:* (UID RFC822.SIZE FLAGS INTERNALDATE),
+ *     each answer passed on as it arrives; "n:*" also returns the last
+ *     message when its UID is below n, which is filtered out. \Recent and
+ *     other unknown system flags are dropped.
+ *   - fetch: the UIDs (in any order, duplicates ignored) go in groups of
+ *     IMAP_MBX_FETCH_GROUP as UID sets; for each group two commands are
+ *     pipelined: UID FETCH set (UID RFC822.SIZE FLAGS INTERNALDATE), which
+ *     maps each message's sequence number to its UID and info, then
+ *     UID FETCH set (UID BODY.PEEK[]), whose BODY[] literal is streamed to
+ *     the sink as it arrives; the literal is tied to its message by the
+ *     FETCH response's sequence number (kept in step with EXPUNGE), so the
+ *     order of the items inside a response does not matter. The UID in the
+ *     response is checked before sink->end: a mismatch fails the fetch
+ *     (MF_EPROTO) without end. Several groups are in flight at once.
+ *     Unsolicited FETCH responses update the flags of messages not yet
+ *     delivered and are otherwise ignored. A UID that is gone is not
+ *     delivered (a NO [EXPUNGEISSUED] is not an error; another NO is,
+ *     after the rest was delivered). sink->begin gets the literal's size.
+ *     When the sink fails, the rest of the answers is read and dropped
+ *     (the connection stays usable) and fetch returns the sink's error.
+ *
+ * Target side:
+ *   - create_folder: the name translated as above; CREATE (USE (\Role))
+ *     when the server offers CREATE-SPECIAL-USE and no folder has that role
+ *     yet (plain CREATE if that is refused); "already exists" is success
+ *     ([ALREADYEXISTS], or a NO for a name that LIST then shows). Parents
+ *     are left to the server (RFC 9051 section 6.3.4). SUBSCRIBE when
+ *     asked; its refusal is ignored.
+ *   - role_folder: from the target's last listing (listed on first use).
+ *   - Appends: append_begin queues APPEND "box" (flags) "date" {size}
+ *     (LITERAL+ / LITERAL- when offered, else it waits for "+" at the first
+ *     append_data); append_data writes the bytes straight to the socket;
+ *     append_end sends the final CRLF and returns: the server's answer comes
+ *     later through the done callback (during any later call that reads
+ *     from the server, at the latest append_flush). Many appends are in
+ *     flight at once (max_in_flight). done gets rc 0 and APPENDUID
+ *     (RFC 4315) when the server has UIDPLUS (else uidvalidity = uid = 0);
+ *     for NO: MF_ELIMIT when the code is [TOOBIG] (RFC 4469), MF_ENO
+ *     otherwise; the message is "[CODE] text" as the server said it (e.g.
+ *     "[OVERQUOTA] Quota exceeded"); BAD: MF_EBAD; a lost connection: its
+ *     code (every append not yet answered).
+ *   - append_begin refuses a message larger than the server's APPENDLIMIT
+ *     (RFC 7889) at once: MF_ELIMIT "message of N bytes exceeds the
+ *     server's APPENDLIMIT of M", done is not called, nothing is sent.
+ *     Keywords that are not IMAP atoms are left out (out->warning).
+ *     INTERNALDATE 0 sends no date (the server uses "now").
+ *   - One append at a time is open (begun, not ended). append_abort closes
+ *     the connection (a literal cannot be cut short): the aborted append is
+ *     not reported, the others in flight get MF_ECLOSED, later calls fail.
+ *
+ * One thread at a time per open mailbox.
+ */
+#ifndef MF_IMAP_DRIVER_H
+#define MF_IMAP_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "drivers/driver.h"
+#include "proto/imap/imap-session.h"
+
+#define IMAP_MBX_FETCH_GROUP 50   /* UIDs per UID FETCH command */
+
+struct imap_mbx_opts {
+	const char *host;
+	uint16_t port;
+	enum imap_security security;     /* none, starttls, tls */
+	bool verify_tls;
+	enum imap_auth auth;             /* plain (when offered) or login */
+	const char *user;
+	const char *password;            /* NULL: impersonation, below */
+	const char *admin_user;
+	const char *admin_password;
+	enum imap_impersonation impersonation; /* sasl or master-user */
+	const char *master_separator;    /* NULL or "": "*" */
+	int io_timeout_ms;               /* connect, TLS and each I/O wait;
+					  * default 30000 */
+	FILE *trace;                     /* protocol trace, NULL for none */
+	const char *trace_prefix;
+	size_t max_in_flight;            /* commands; default 64 */
+};
+
+/* Connect and log in (imap-session.h). Strings are read during the call
+ * only. Returns 0 and *m_r, or: MF_EAUTH (the server's words),
+ * MF_ECONNECT, MF_ETIMEOUT, MF_EDNS, MF_ETLS, MF_ECLOSED, MF_EUNSUPPORTED,
+ * MF_EINVAL, MF_EPROTO. */
+int imap_mbx_open(const struct imap_mbx_opts *o, struct mbx **m_r, struct mf_error *err);
+
+#endif
