@@ -29,7 +29,7 @@ check: build asan
 	@sh tests/servers/cyrus-fetch.sh >/dev/null
 	@sh tests/corpus/fetch.sh >/dev/null
 	ctest --test-dir $(BUILD) --output-on-failure
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	MAILFERRY_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --test-dir $(ASAN_BUILD) --output-on-failure
 
 unit: build
