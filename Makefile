@@ -6,6 +6,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 GEN        := -G Ninja
 
 .PHONY: all deps build asan check unit demo fuzz clean format
@@ -42,8 +43,8 @@ demo: build
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) $(GEN) -DCMAKE_BUILD_TYPE=Debug \
 		-DMF_SANITIZE=ON -DMF_FUZZ=ON -DMF_E2E=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD)
-	@for f in $(FUZZ_BUILD)/fuzz_*; do \
+	@cmake --build $(FUZZ_BUILD) --target $(FUZZ_TARGETS)
+	@for f in $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS)); do \
 		name=$$(basename $$f); mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
 		echo "fuzzing $$name for $(FUZZ_SECONDS) s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

@@ -102,7 +102,7 @@ static void test_hosts(void **state)
 	};
 	static const char *const bad[] = {
 		"", "a b", "-mail.example", "mail-.example", "mail..example", ".example",
-		"[::1]", "1.2.3", "999.1.1.1", "10.1.300", "b\xc3\xbc" "cher.example",
+		"[::1]", "1.2.3", "999.1.1.1", "10.1.300", ("b\xc3\xbc" "cher.example"),
 		"mail_1.example", "host:143", "2001:db8::zz", "..",
 	};
 	char big[300];
