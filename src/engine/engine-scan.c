@@ -1,0 +1,333 @@
+/* engine-scan.c: listing a folder against the message map and the skipped
+ * items (what is left to copy, and the totals), recording skipped items
+ * with the item limits, and settling intents left behind.
+ *
+ * A folder's listing is kept as two arrays (UIDs and sizes) of what
+ * remains, a few bytes per message; the messages themselves are never
+ * held.
+ */
+#include "engine/engine-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/xmalloc.h"
+
+/* ---- skipped items ----------------------------------------------------------- */
+
+static int engine_skipkey_cmp(const void *a, const void *b)
+{
+	const struct engine_skipkey *x = a, *y = b;
+	int c = strcmp(x->folder, y->folder);
+
+	if (c != 0)
+		return c;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+bool engine_skipped_has(const struct engine_job *job, const char *folder, uint32_t uid)
+{
+	struct engine_skipkey key = {(char *)folder, uid};
+
+	return job->nskipped > 0 &&
+	       bsearch(&key, job->skipped, job->nskipped, sizeof(key), engine_skipkey_cmp) != NULL;
+}
+
+static void engine_skipped_insert(struct engine_job *job, const char *folder, uint32_t uid)
+{
+	job->skipped = xreallocarray(job->skipped, job->nskipped + 1, sizeof(*job->skipped));
+	job->skipped[job->nskipped].folder = xstrdup(folder);
+	job->skipped[job->nskipped].uid = uid;
+	job->nskipped++;
+	qsort(job->skipped, job->nskipped, sizeof(*job->skipped), engine_skipkey_cmp);
+}
+
+int engine_skipped_load(struct engine_job *job, struct mf_error *err)
+{
+	struct store_skipped *ss = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = store_skipped_list(job->st, job->u.id, &ss, &n, err);
+	if (rc != 0)
+		return rc;
+	job->skipped = xcalloc(n + 1, sizeof(*job->skipped));
+	for (size_t i = 0; i < n; i++) {
+		job->skipped[i].folder = xstrdup(ss[i].folder);
+		job->skipped[i].uid = (uint32_t)ss[i].uid;
+		if (ss[i].kind == STORE_SKIP_LARGE)
+			job->nlarge++;
+		else
+			job->nbad++;
+	}
+	job->nskipped = n;
+	qsort(job->skipped, n, sizeof(*job->skipped), engine_skipkey_cmp);
+	store_skipped_list_free(&ss, n);
+	job->u.stats.skipped_items = job->nbad + job->nlarge;
+	return 0;
+}
+
+static void engine_limit_check(struct engine_job *job, enum store_skip_kind kind)
+{
+	const struct store_batch_options *o = &job->run->batch.opt;
+	int64_t limit = kind == STORE_SKIP_LARGE ? o->large_item_limit : o->bad_item_limit;
+	int64_t n = kind == STORE_SKIP_LARGE ? job->nlarge : job->nbad;
+	struct mf_error e;
+
+	if (limit < 0 || n <= limit)
+		return;
+	mf_error_set(&e, MF_ELIMIT,
+		     "%s of %lld exceeded: %lld item%s skipped (see 'mailferry user show %s "
+		     "--skipped-items')",
+		     kind == STORE_SKIP_LARGE ? "LargeItemLimit" : "BadItemLimit", (long long)limit,
+		     (long long)n, n == 1 ? "" : "s", job->u.email_address);
+	engine_fatal(job, MF_ELIMIT, &e);
+}
+
+/* Record a skipped item (forgetting its intent when it has one) and apply
+ * the limits. */
+void engine_skip(struct engine_job *job, size_t fi, const struct store_skipped *in, bool forget)
+{
+	struct engine_todo *t = &job->todo[fi];
+	struct store_skipped s = *in;
+	struct mf_error e = {0, ""};
+	int rc;
+
+	s.user_id = job->u.id;
+	s.folder = job->plan.folders[fi].source;
+	rc = store_begin(job->st, &e);
+	if (rc == 0 && forget) {
+		rc = store_msgmap_forget(job->st, t->folder_id, t->uidvalidity, s.uid, &e);
+		if (rc == MF_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = store_skipped_add(job->st, &s, &e);
+	if (rc == 0)
+		rc = store_commit(job->st, &e);
+	else
+		store_rollback(job->st);
+	if (rc != 0) {
+		engine_fatal(job, rc, &e);
+		return;
+	}
+	engine_skipped_insert(job, s.folder, (uint32_t)s.uid);
+	if (s.kind == STORE_SKIP_LARGE)
+		job->nlarge++;
+	else
+		job->nbad++;
+	job->u.stats.skipped_items++;
+	engine_event(job, STORE_EVENT_WARNING, "skipped a message in %s (UID %lld, %lld bytes): %s",
+		     s.folder, (long long)s.uid, (long long)s.size, s.reason);
+	engine_limit_check(job, s.kind);
+}
+
+/* ---- listing ----------------------------------------------------------------------------- */
+
+struct engine_scan {
+	struct engine_job *job;
+	size_t fi;
+	bool first;
+	size_t cap;
+	int rc;
+	struct mf_error err;
+};
+
+static void engine_todo_add(struct engine_scan *s, struct engine_todo *t,
+			    const struct mbx_msg_info *info)
+{
+	if (t->count == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 256;
+		t->uids = xreallocarray(t->uids, s->cap, sizeof(*t->uids));
+		t->sizes = xreallocarray(t->sizes, s->cap, sizeof(*t->sizes));
+	}
+	t->uids[t->count] = info->uid;
+	t->sizes[t->count] = info->size;
+	t->count++;
+}
+
+static int engine_scan_one(void *ctx, const struct mbx_msg_info *info)
+{
+	struct engine_scan *s = ctx;
+	struct engine_job *job = s->job;
+	struct engine_todo *t = &job->todo[s->fi];
+	const struct store_batch_options *o = &job->run->batch.opt;
+	const char *folder = job->plan.folders[s->fi].source;
+	struct store_msgmap m = {0};
+	int rc;
+
+	if (info->uid > t->max_uid)
+		t->max_uid = info->uid;
+	if (o->received_after > 0 && (int64_t)info->internaldate < o->received_after)
+		return 0;
+	if (s->first) {
+		job->u.stats.total_items++;
+		job->u.stats.total_bytes += (int64_t)info->size;
+	}
+	if (engine_skipped_has(job, folder, info->uid))
+		return 0;
+	rc = store_msgmap_lookup(job->st, t->folder_id, t->uidvalidity, info->uid, &m, &s->err);
+	if (rc == 0) {
+		bool done = m.state == STORE_MSGMAP_DONE;
+
+		store_msgmap_clear(&m);
+		if (done) {
+			if (s->first)
+				job->u.stats.synced_items++;
+			return 0;
+		}
+	} else if (rc != MF_ENOTFOUND) {
+		return s->rc = rc;
+	}
+	if (o->max_message_size > 0 && info->size > (uint64_t)o->max_message_size) {
+		struct store_skipped sk = {0};
+		char *reason =
+		    xasprintf("message of %llu bytes exceeds the maximum message "
+			      "size of %lld bytes",
+			      (unsigned long long)info->size, (long long)o->max_message_size);
+
+		sk.uid = info->uid;
+		sk.date = info->internaldate;
+		sk.size = (int64_t)info->size;
+		sk.reason = reason;
+		sk.kind = STORE_SKIP_LARGE;
+		engine_skip(job, s->fi, &sk, false);
+		free(reason);
+		if (job->fatal_rc != 0)
+			return s->rc = job->fatal_rc;
+		return 0;
+	}
+	engine_todo_add(s, t, info);
+	return 0;
+}
+
+/* Record the folder's state; sets t->folder_id. */
+static int engine_folder_row(struct engine_job *job, size_t fi, const struct mbx_folder_state *fs,
+			     struct mf_error *err)
+{
+	const struct engine_folder_plan *p = &job->plan.folders[fi];
+	struct store_folder row = {0};
+	int rc;
+
+	rc = store_folder_get(job->st, job->u.id, p->source, &row, err);
+	if (rc == MF_ENOTFOUND) {
+		row.user_id = job->u.id;
+		row.source_name = xstrdup(p->source);
+	} else if (rc != 0) {
+		return rc;
+	} else if (row.uidvalidity != 0 && row.uidvalidity != fs->uidvalidity) {
+		engine_event(job, STORE_EVENT_WARNING,
+			     "UIDVALIDITY of %s changed from %lld to %u: its messages count as new",
+			     p->source, (long long)row.uidvalidity, fs->uidvalidity);
+	}
+	free(row.target_name);
+	row.target_name = xstrdup(p->target);
+	row.uidvalidity = fs->uidvalidity;
+	row.uidnext = fs->uidnext;
+	row.highestmodseq = (int64_t)fs->highestmodseq;
+	row.message_count = fs->count;
+	rc = store_folder_put(job->st, &row, err);
+	job->todo[fi].folder_id = row.id;
+	store_folder_clear(&row);
+	return rc;
+}
+
+int engine_folder_scan(struct engine_job *job, size_t fi, struct mf_error *err)
+{
+	const struct engine_folder_plan *p = &job->plan.folders[fi];
+	struct engine_todo *t = &job->todo[fi];
+	struct engine_scan s = {0};
+	struct mbx_folder_state fs = {0};
+	int rc;
+
+	if (p->noselect) {
+		t->scanned = true;
+		t->done = true;
+		return 0;
+	}
+	rc = job->src->drv->folder_state(job->src, p->source, &fs, err);
+	if (rc != 0)
+		return rc;
+	t->uidvalidity = fs.uidvalidity;
+	t->uidnext = fs.uidnext;
+	t->source_count = fs.count;
+	rc = engine_folder_row(job, fi, &fs, err);
+	if (rc != 0)
+		return engine_fatal(job, rc, err);
+	free(t->uids);
+	free(t->sizes);
+	t->uids = NULL;
+	t->sizes = NULL;
+	t->count = t->pos = 0;
+	s.job = job;
+	s.fi = fi;
+	s.first = !t->scanned;
+	rc = job->src->drv->list_messages(job->src, p->source, 1, engine_scan_one, &s, err);
+	if (s.rc != 0) {
+		rc = s.rc;
+		if (job->fatal_rc == 0)
+			return engine_fatal(job, rc, &s.err);
+		if (err != NULL)
+			*err = job->fatal_err;
+	}
+	if (rc != 0)
+		return rc;
+	/* Listings come in UID order; make sure, as fetch looks UIDs up. */
+	for (size_t k = 1; k < t->count; k++) {
+		if (t->uids[k - 1] < t->uids[k])
+			continue;
+		for (size_t a = 1; a < t->count; a++) /* insertion sort, rare */
+			for (size_t b = a; b > 0 && t->uids[b - 1] > t->uids[b]; b--) {
+				uint32_t u = t->uids[b];
+				uint64_t z = t->sizes[b];
+
+				t->uids[b] = t->uids[b - 1];
+				t->sizes[b] = t->sizes[b - 1];
+				t->uids[b - 1] = u;
+				t->sizes[b - 1] = z;
+			}
+		break;
+	}
+	t->scanned = true;
+	t->rescan = false;
+	return 0;
+}
+
+/* ---- intents left behind ------------------------------------------------------------------ */
+
+int engine_intents_settle(struct engine_job *job, struct mf_error *err)
+{
+	struct store_msgmap *ms = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = engine_flush(job, false);
+	if (rc != 0) {
+		if (err != NULL)
+			*err = job->fatal_err;
+		return rc;
+	}
+	rc = store_msgmap_list_intents(job->st, job->u.id, &ms, &n, err);
+	if (rc != 0 || n == 0)
+		return rc;
+	/* TODO(incremental sync): reconcile against the target (APPENDUID,
+	 * content hash) instead: a message whose append landed just before
+	 * the crash or the lost connection is copied a second time here. */
+	rc = store_begin(job->st, err);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = store_msgmap_forget(job->st, ms[i].folder_id, ms[i].uidvalidity, ms[i].uid,
+					 err);
+		if (rc == MF_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = store_commit(job->st, err);
+	else
+		store_rollback(job->st);
+	if (rc == 0)
+		engine_event(job, STORE_EVENT_INFO,
+			     "%zu message%s whose copy was interrupted will be copied again", n,
+			     n == 1 ? "" : "s");
+	store_msgmap_list_free(&ms, n);
+	return rc;
+}

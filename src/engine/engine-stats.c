@@ -1,0 +1,206 @@
+/* engine-stats.c: a user's statistics and progress, the buffered
+ * message-map writes, events and failures.
+ *
+ * Statistics go to the store every stats_interval_ms and at the end of
+ * each folder, in the same short transaction as the buffered
+ * confirmations; never per message.
+ */
+#include "engine/engine-private.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/mftime.h"
+#include "util/xmalloc.h"
+
+/* ---- rate ----------------------------------------------------------------- */
+
+void engine_rate_add(struct engine_rate *r, int64_t now_ms, int64_t bytes)
+{
+	size_t newest = (r->head + ENGINE_RATE_SLOTS - 1) % ENGINE_RATE_SLOTS;
+
+	if (r->n > 0 && now_ms - r->ms[newest] < 1000)
+		return;
+	r->ms[r->head] = now_ms;
+	r->bytes[r->head] = bytes;
+	r->head = (r->head + 1) % ENGINE_RATE_SLOTS;
+	if (r->n < ENGINE_RATE_SLOTS)
+		r->n++;
+}
+
+double engine_rate_get(const struct engine_rate *r)
+{
+	size_t oldest = (r->head + ENGINE_RATE_SLOTS - r->n) % ENGINE_RATE_SLOTS;
+	size_t newest = (r->head + ENGINE_RATE_SLOTS - 1) % ENGINE_RATE_SLOTS;
+	int64_t ms;
+
+	if (r->n < 2)
+		return 0.0;
+	ms = r->ms[newest] - r->ms[oldest];
+	if (ms <= 0)
+		return 0.0;
+	return (double)(r->bytes[newest] - r->bytes[oldest]) * 1000.0 / (double)ms;
+}
+
+int engine_percent(const struct store_user_stats *s, enum store_user_status status)
+{
+	int64_t done = s->synced_items + s->skipped_items;
+
+	if (s->total_items <= 0)
+		return status == STORE_USER_SYNCED || status == STORE_USER_COMPLETED ? 100 : 0;
+	if (done >= s->total_items)
+		return 100;
+	return (int)(done * 100 / s->total_items);
+}
+
+/* ---- failures and events ------------------------------------------------------ */
+
+int engine_fatal(struct engine_job *job, int rc, const struct mf_error *err)
+{
+	if (job->fatal_rc == 0) {
+		job->fatal_rc = rc != 0 ? rc : MF_EIO;
+		if (err != NULL && err->msg[0] != '\0')
+			job->fatal_err = *err;
+		else
+			mf_error_set(&job->fatal_err, job->fatal_rc, "failed (%s)",
+				     mf_errcode_name(job->fatal_rc));
+	}
+	return job->fatal_rc;
+}
+
+void engine_event(struct engine_job *job, enum store_event_level level, const char *fmt, ...)
+{
+	struct mf_error err = {0, ""};
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (level == STORE_EVENT_ERROR)
+		log_error("batch %s, user %s: %s", job->run->batch.name, job->u.email_address, msg);
+	else if (level == STORE_EVENT_WARNING)
+		log_warn("batch %s, user %s: %s", job->run->batch.name, job->u.email_address, msg);
+	else
+		log_info("batch %s, user %s: %s", job->run->batch.name, job->u.email_address, msg);
+	if (store_event_add(job->st, job->run->batch.id, job->u.id, level, msg, &err) != 0)
+		log_warn("batch %s, user %s: cannot record an event: %s", job->run->batch.name,
+			 job->u.email_address, err.msg);
+	free(msg);
+}
+
+/* ---- buffered writes ---------------------------------------------------------------- */
+
+static void engine_pending_clear(struct engine_job *job)
+{
+	for (size_t i = 0; i < job->nconfirms; i++)
+		store_msgmap_clear(&job->confirms[i]);
+	free(job->confirms);
+	free(job->forgets);
+	job->confirms = job->forgets = NULL;
+	job->nconfirms = job->nforgets = 0;
+}
+
+int engine_flush_intents(struct engine_job *job, bool stats, const struct engine_todo *t,
+			 size_t pos, size_t n)
+{
+	struct mf_error err = {0, ""};
+	int64_t now = mf_now_ms();
+	int rc;
+
+	if (job->nforgets == 0 && job->nconfirms == 0 && !stats && n == 0)
+		return job->fatal_rc;
+	rc = store_begin(job->st, &err);
+	if (rc != 0) {
+		engine_pending_clear(job);
+		return engine_fatal(job, rc, &err);
+	}
+	for (size_t i = 0; rc == 0 && i < job->nforgets; i++) {
+		const struct store_msgmap *g = &job->forgets[i];
+
+		rc = store_msgmap_forget(job->st, g->folder_id, g->uidvalidity, g->uid, &err);
+		if (rc == MF_ENOTFOUND)
+			rc = 0;
+	}
+	for (size_t i = 0; rc == 0 && i < job->nconfirms; i++)
+		rc = store_msgmap_confirm(job->st, &job->confirms[i], &err);
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		struct store_msgmap m = {0};
+
+		m.folder_id = t->folder_id;
+		m.uidvalidity = t->uidvalidity;
+		m.uid = t->uids[pos + k];
+		m.size = (int64_t)t->sizes[pos + k];
+		rc = store_msgmap_put_intent(job->st, &m, &err);
+	}
+	if (rc == 0 && stats)
+		rc = store_user_update_stats(job->st, job->u.id, &job->u.stats, &err);
+	if (rc == 0)
+		rc = store_commit(job->st, &err);
+	else
+		store_rollback(job->st);
+	/* On failure the intents stay: the next run settles them. */
+	engine_pending_clear(job);
+	job->last_flush_ms = now;
+	if (stats)
+		job->last_stats_ms = now;
+	if (rc != 0)
+		return engine_fatal(job, rc, &err);
+	return job->fatal_rc;
+}
+
+int engine_flush(struct engine_job *job, bool stats)
+{
+	return engine_flush_intents(job, stats, NULL, 0, 0);
+}
+
+/* ---- progress ------------------------------------------------------------------------ */
+
+void engine_progress_fill(struct engine_job *job, struct engine_progress *p)
+{
+	const struct store_user_stats *s = &job->u.stats;
+
+	memset(p, 0, sizeof(*p));
+	p->batch_name = job->run->batch.name;
+	p->email_address = job->u.email_address;
+	p->user_id = job->u.id;
+	p->total_items = s->total_items;
+	p->synced_items = s->synced_items;
+	p->skipped_items = s->skipped_items;
+	p->total_bytes = s->total_bytes;
+	p->bytes_transferred = s->bytes_transferred;
+	p->percent = engine_percent(s, job->u.status);
+	p->rate = engine_rate_get(&job->rate);
+	p->current_folder = s->current_folder;
+}
+
+void engine_progress_emit(struct engine_job *job, bool started)
+{
+	const struct engine_progress_cb *cb = job->run->o.progress;
+	struct engine_progress p;
+
+	job->last_progress_ms = mf_now_ms();
+	if (cb == NULL || (started ? cb->user_started == NULL : cb->user_progress == NULL))
+		return;
+	engine_progress_fill(job, &p);
+	if (started)
+		cb->user_started(cb->ctx, &p);
+	else
+		cb->user_progress(cb->ctx, &p);
+}
+
+void engine_tick(struct engine_job *job)
+{
+	const struct engine_opts *o = &job->run->o;
+	int64_t now = mf_now_ms();
+
+	engine_rate_add(&job->rate, now, job->u.stats.bytes_transferred);
+	if (now - job->last_stats_ms >= o->stats_interval_ms)
+		engine_flush(job, true);
+	else if (job->nconfirms > 0 && now - job->last_flush_ms >= ENGINE_CONFIRM_MS)
+		engine_flush(job, false);
+	if (o->progress != NULL && now - job->last_progress_ms >= o->progress_interval_ms)
+		engine_progress_emit(job, false);
+}
