@@ -5,7 +5,13 @@
  * Results are sorted: SRV by priority, then by the RFC 2782 weighted random
  * order within a priority; MX by preference. A single SRV record whose
  * target is "." means the service is decidedly not offered: the lookup
- * returns 0 with *not_offered_r true and no records.
+ * returns 0 with *not_offered_r true and no records (a "." among other
+ * records is dropped). An RFC 7505 null MX (".") is dropped likewise, so a
+ * domain that takes no mail has 0 MX records.
+ *
+ * The names are queried as given (fully qualified; no search domains) and
+ * /etc/hosts is not consulted. Each call uses its own c-ares channel, so
+ * calls on different threads share nothing.
  */
 #ifndef MF_DNS_RECORDS_H
 #define MF_DNS_RECORDS_H

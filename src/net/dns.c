@@ -4,6 +4,8 @@
  * threads share nothing but the server setting (written once at start-up).
  * c-ares reads /etc/resolv.conf and /etc/hosts for every channel, which is
  * how "localhost" and the system's search domains keep working.
+ * dns-records.c (SRV, MX) makes its channels with net_dns_channel() and
+ * drives them with net_dns_run(), so both honour the same server setting.
  */
 #include "net/net-private.h"
 
@@ -175,10 +177,9 @@ static void dns_callback(void *arg, int status, int timeouts,
 		ares_freeaddrinfo(res);
 }
 
-/* Drive the channel until the lookup is done or the deadline passes. */
-static void dns_run(ares_channel ch, struct dns_lookup *l, int64_t deadline)
+void net_dns_run(ares_channel ch, const bool *done, int64_t deadline)
 {
-	while (!l->done) {
+	while (!*done) {
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval maxtv, tv, *tvp;
@@ -217,7 +218,7 @@ static void dns_run(ares_channel ch, struct dns_lookup *l, int64_t deadline)
 			ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 			continue;
 		}
-		for (int i = 0; i < n && !l->done; i++) {
+		for (int i = 0; i < n && !*done; i++) {
 			short re = pfd[i].revents;
 			bool rd = (re & (POLLIN | POLLERR | POLLHUP)) != 0;
 
@@ -278,26 +279,13 @@ static int dns_pick_server(char *csv, size_t size, struct mf_error *err)
 	return 0;
 }
 
-int net_resolve(const char *host, uint16_t port, int timeout_ms,
-		struct net_addrs *out, struct mf_error *err)
+int net_dns_channel(int timeout_ms, ares_channel *ch_r, struct mf_error *err)
 {
-	int64_t deadline = net_deadline(timeout_ms);
-	struct dns_lookup l = { .port = port, .out = out };
-	struct ares_addrinfo_hints hints;
 	struct ares_options opts;
-	struct sockaddr_storage ss;
 	char csv[sizeof(dns_server)];
 	ares_channel ch;
-	socklen_t len;
 	int mask = 0, rc;
 
-	out->count = 0;
-	if (host == NULL || host[0] == '\0')
-		return mf_error_set(err, MF_EINVAL, "no host name given");
-	if (net_parse_numeric(host, &ss, &len)) {
-		dns_add(out, (struct sockaddr *)&ss, len, port);
-		return 0;
-	}
 	rc = dns_pick_server(csv, sizeof(csv), err);
 	if (rc != 0)
 		return rc;
@@ -326,12 +314,37 @@ int net_resolve(const char *host, uint16_t port, int timeout_ms,
 					    ares_strerror(rc));
 		}
 	}
+	*ch_r = ch;
+	return 0;
+}
+
+int net_resolve(const char *host, uint16_t port, int timeout_ms,
+		struct net_addrs *out, struct mf_error *err)
+{
+	int64_t deadline = net_deadline(timeout_ms);
+	struct dns_lookup l = { .port = port, .out = out };
+	struct ares_addrinfo_hints hints;
+	struct sockaddr_storage ss;
+	ares_channel ch;
+	socklen_t len;
+	int rc;
+
+	out->count = 0;
+	if (host == NULL || host[0] == '\0')
+		return mf_error_set(err, MF_EINVAL, "no host name given");
+	if (net_parse_numeric(host, &ss, &len)) {
+		dns_add(out, (struct sockaddr *)&ss, len, port);
+		return 0;
+	}
+	rc = net_dns_channel(timeout_ms, &ch, err);
+	if (rc != 0)
+		return rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	ares_getaddrinfo(ch, host, NULL, &hints, dns_callback, &l);
-	dns_run(ch, &l, deadline);
+	net_dns_run(ch, &l.done, deadline);
 	if (!l.done) {
 		ares_destroy(ch); /* runs the callback with ARES_EDESTRUCTION */
 		out->count = 0;

@@ -39,6 +39,20 @@ int net_wait_fd(int fd, short events, int64_t deadline_ms);
 bool net_parse_numeric(const char *host, struct sockaddr_storage *ss,
 		       socklen_t *len_r);
 
+/* ---- c-ares channels (dns.c), shared with dns-records.c ---- */
+
+struct ares_channeldata; /* ares_channel is a pointer to it */
+
+/* A c-ares channel for one lookup, using the server of net_set_dns_server()
+ * (or MAILFERRY_DNS_SERVER, or the system's), with retry timeouts that fit
+ * within timeout_ms (< 0: c-ares defaults). Returns 0 and *ch_r (the caller
+ * frees it with ares_destroy), MF_EINVAL (bad server setting) or MF_EDNS. */
+int net_dns_channel(int timeout_ms, struct ares_channeldata **ch_r, struct mf_error *err);
+
+/* Drive ch until *done turns true (the query callback sets it) or the
+ * deadline (net_deadline(); 0 = none) passes; the caller checks *done. */
+void net_dns_run(struct ares_channeldata *ch, const bool *done, int64_t deadline);
+
 /* One TLS read or write attempt, used by net_read() / net_write_all()
  * (tls.c). Returns the bytes moved (> 0), a negative code with *err set, or 0
  * when the socket must first become ready for *events_r (POLLIN / POLLOUT). */
