@@ -49,16 +49,39 @@ enum ad_protocol {
 	AD_PROTO_EXCHANGE,
 };
 
+/* How far a candidate's origin can be trusted, best first (the ranking
+ * uses it after protocol preference; docs/autodiscover.md). */
+enum ad_trust {
+	AD_TRUST_AUTH_HTTPS = 0,    /* POX answer to a request with credentials */
+	AD_TRUST_DOMAIN_HTTPS,      /* the domain's own https: POX, v2, autoconfig */
+	AD_TRUST_SRV,               /* RFC 6186 SRV records of the domain */
+	AD_TRUST_MX,                /* MX provider: its autoconfig or the table */
+	AD_TRUST_GUESS,             /* imap.DOMAIN, mail.DOMAIN, DOMAIN */
+};
+
+/* At most this many redirects (HTTP 3xx, redirectUrl, redirectAddr) per
+ * source. */
+#define AD_MAX_REDIRECTS 10
+
+/* Process exit codes of `mailferry autodiscover` when nothing was chosen. */
+#define AD_EXIT_NOT_FOUND 30            /* no usable candidate at all */
+#define AD_EXIT_NEEDS_CONFIRMATION 31   /* only candidates that need
+					 * --allow-untrusted-candidates */
+
 struct ad_opts {
 	const char *email;
 	enum ad_protocol protocol;
-	const char *user;           /* credentials for POX (optional) */
+	const char *user;           /* credentials for POX (optional; the
+				     * address when only a password is given) */
 	const char *password;       /* plaintext, not kept */
 	int request_timeout_ms;     /* per request, default 10000 */
 	int deadline_ms;            /* whole discovery, default 60000 */
 	bool allow_untrusted;       /* use candidates that need confirmation */
 	bool verify;                /* live-check IMAP candidates (default on:
-				     * callers set it true) */
+				     * callers set it true). When false, IMAP
+				     * candidates are not checked and may be
+				     * chosen unverified, and "guess" is
+				     * skipped (it is a live probe). */
 	FILE *trace;                /* every DNS query and URL with outcome */
 };
 
@@ -77,19 +100,24 @@ struct ad_candidate {
 	char *exchange_server;
 	char *rpc_proxy_server;
 	char *auth_package;         /* "basic", "ntlm", ... */
+	char *owa_url;              /* WEB section, or NULL */
 	/* judgement */
 	bool verified;              /* live check passed (imap) or answer from a
 				     * verified https endpoint (exchange) */
 	char *verify_detail;        /* "greeting and CAPABILITY over TLS ok" or
 				     * the failure */
 	bool needs_confirmation;    /* outside the domain, via http, ... */
-	char *warning;              /* why it needs confirmation, or NULL */
+	char *warning;              /* why it needs confirmation (or another
+				     * note for the admin), or NULL */
+	enum ad_trust trust;
 	int rank;                   /* lower is better */
 };
 
 struct ad_source_report {
 	char *source;
-	char *outcome;              /* "found", "nothing", "refused", "error" */
+	char *outcome;              /* "found", "nothing", "refused", "error",
+				     * "skipped" (not asked for this protocol,
+				     * or guess without live checks) */
 	char *reason;               /* one line */
 };
 
@@ -100,6 +128,8 @@ struct ad_result {
 	struct ad_source_report *sources;
 	size_t nsources;
 	int chosen;                 /* index into cands, or -1 */
+	enum ad_protocol protocol;  /* as asked (for the texts) */
+	bool allow_untrusted;       /* as asked */
 };
 
 /* Run the discovery. Returns 0 when it ran (res->chosen may be -1: nothing
@@ -114,5 +144,13 @@ json_t *autodiscover_result_json(const struct ad_result *res);
  * reason from each source, ending with how to enter the server by hand
  * (--server). malloc'd. */
 char *autodiscover_failure_text(const struct ad_result *res);
+
+/* 0 when a candidate was chosen, else AD_EXIT_NEEDS_CONFIRMATION when some
+ * candidate would have been chosen with allow_untrusted, else
+ * AD_EXIT_NOT_FOUND. */
+int autodiscover_exit_code(const struct ad_result *res);
+
+/* "authenticated-https", "domain-https", "srv", "mx", "guess". */
+const char *ad_trust_name(enum ad_trust t);
 
 #endif
