@@ -18,6 +18,7 @@
 #include "proto/http/http.h"
 
 #include <curl/curl.h>
+#include <openssl/x509.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -482,8 +483,16 @@ int http_do(const struct http_request *req, struct http_response *resp, struct m
 		cc = curl_easy_perform(h);
 		if (cc != CURLE_OK) {
 			long os_errno = 0;
+			long verify = 0;
 
 			curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+			/* curl's own text for a failed verification can be a
+			 * low-level OpenSSL line; say what the chain check
+			 * found instead ("certificate has expired"). */
+			if (curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &verify) == CURLE_OK &&
+			    verify != X509_V_OK)
+				snprintf(errbuf, CURL_ERROR_SIZE, "%s",
+					 X509_verify_cert_error_string(verify));
 			rc = http_curl_error(cc, &call, req->url, &t, timeout_ms, os_errno, errbuf,
 					     err);
 		} else {
