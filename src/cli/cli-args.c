@@ -47,12 +47,27 @@ enum opt_id {
 	O_TIMEOUT,
 	O_PASSWORD_STDIN,
 	O_PASSWORD_FILE,
+	O_SOURCE,
+	O_TARGET,
+	O_CSV,
+	O_EXCLUDE_FOLDER,
+	O_INCLUDE_FOLDER,
+	O_BAD_ITEM_LIMIT,
+	O_LARGE_ITEM_LIMIT,
+	O_MAX_MESSAGE_SIZE,
+	O_RECEIVED_AFTER,
+	O_AUTO_START,
+	O_WAIT,
+	O_FORMAT,
+	O_OUTPUT,
+	O_BATCH,
+	O_SKIPPED_ITEMS,
 };
 
 enum opt_arg { ARG_NONE, ARG_STR, ARG_NUM };
 
 #define CMD(c) (1u << (c))
-#define CMDS_ALL 0xffffu
+#define CMDS_ALL 0xffffffffu
 #define CMDS_SETTINGS (CMD(CLI_CMD_EP_NEW) | CMD(CLI_CMD_EP_SET) | CMD(CLI_CMD_EP_TEST))
 
 struct cli_option {
@@ -98,6 +113,23 @@ static const struct cli_option cli_options[] = {
 	{ "timeout", 0, O_TIMEOUT, ARG_NUM, false, CMDS_SETTINGS, 1, 3600 },
 	{ "password-stdin", 0, O_PASSWORD_STDIN, ARG_NONE, false, CMDS_SETTINGS, 0, 0 },
 	{ "password-file", 0, O_PASSWORD_FILE, ARG_STR, false, CMDS_SETTINGS, 0, 0 },
+	{ "source", 0, O_SOURCE, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
+	{ "target", 0, O_TARGET, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
+	{ "csv", 0, O_CSV, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
+	{ "exclude-folder", 0, O_EXCLUDE_FOLDER, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
+	{ "include-folder", 0, O_INCLUDE_FOLDER, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
+	{ "bad-item-limit", 0, O_BAD_ITEM_LIMIT, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
+	{ "large-item-limit", 0, O_LARGE_ITEM_LIMIT, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0,
+	  0 },
+	{ "max-message-size", 0, O_MAX_MESSAGE_SIZE, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0,
+	  0 },
+	{ "received-after", 0, O_RECEIVED_AFTER, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
+	{ "auto-start", 0, O_AUTO_START, ARG_NONE, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
+	{ "wait", 0, O_WAIT, ARG_NONE, false, CMD(CLI_CMD_BATCH_START), 0, 0 },
+	{ "format", 0, O_FORMAT, ARG_STR, false, CMD(CLI_CMD_BATCH_REPORT), 0, 0 },
+	{ "output", 0, O_OUTPUT, ARG_STR, false, CMD(CLI_CMD_BATCH_REPORT), 0, 0 },
+	{ "batch", 0, O_BATCH, ARG_STR, false, CMD(CLI_CMD_USER_LIST), 0, 0 },
+	{ "skipped-items", 0, O_SKIPPED_ITEMS, ARG_NONE, false, CMD(CLI_CMD_USER_SHOW), 0, 0 },
 };
 
 #define N_OPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
@@ -114,13 +146,65 @@ struct cmd_word {
 };
 
 static const struct cmd_word cli_endpoint_verbs[] = {
-	{ "new", CLI_CMD_EP_NEW, 1, 1, "NAME" },
+	{ "new", CLI_CMD_EP_NEW, 1, 1, "a NAME" },
 	{ "list", CLI_CMD_EP_LIST, 0, 0, NULL },
-	{ "show", CLI_CMD_EP_SHOW, 1, 1, "NAME" },
-	{ "set", CLI_CMD_EP_SET, 1, 1, "NAME" },
-	{ "remove", CLI_CMD_EP_REMOVE, 1, 1, "NAME" },
-	{ "test", CLI_CMD_EP_TEST, 0, 1, "NAME" },
+	{ "show", CLI_CMD_EP_SHOW, 1, 1, "a NAME" },
+	{ "set", CLI_CMD_EP_SET, 1, 1, "a NAME" },
+	{ "remove", CLI_CMD_EP_REMOVE, 1, 1, "a NAME" },
+	{ "test", CLI_CMD_EP_TEST, 0, 1, "a NAME" },
+	{ NULL, CLI_CMD_NONE, 0, 0, NULL },
 };
+
+static const struct cmd_word cli_batch_verbs[] = {
+	{ "new", CLI_CMD_BATCH_NEW, 1, 1, "a NAME" },
+	{ "list", CLI_CMD_BATCH_LIST, 0, 0, NULL },
+	{ "show", CLI_CMD_BATCH_SHOW, 1, 1, "a NAME" },
+	{ "start", CLI_CMD_BATCH_START, 1, 1, "a NAME" },
+	{ "stop", CLI_CMD_BATCH_STOP, 1, 1, "a NAME" },
+	{ "remove", CLI_CMD_BATCH_REMOVE, 1, 1, "a NAME" },
+	{ "report", CLI_CMD_BATCH_REPORT, 1, 1, "a NAME" },
+	{ NULL, CLI_CMD_NONE, 0, 0, NULL },
+};
+
+static const struct cmd_word cli_user_verbs[] = {
+	{ "list", CLI_CMD_USER_LIST, 0, 0, NULL },
+	{ "show", CLI_CMD_USER_SHOW, 1, 1, "an EMAIL" },
+	{ NULL, CLI_CMD_NONE, 0, 0, NULL },
+};
+
+struct cmd_noun {
+	const char *noun;
+	const struct cmd_word *verbs; /* ends with a NULL verb */
+	const char *verb_list;        /* for "needs a verb" */
+};
+
+static const struct cmd_noun cli_nouns[] = {
+	{ "endpoint", cli_endpoint_verbs, "new, list, show, set, remove or test" },
+	{ "batch", cli_batch_verbs, "new, list, show, start, stop, remove or report" },
+	{ "user", cli_user_verbs, "list or show" },
+};
+
+#define N_NOUNS (sizeof(cli_nouns) / sizeof(cli_nouns[0]))
+
+static const struct cmd_noun *noun_by_name(const char *word)
+{
+	for (size_t i = 0; i < N_NOUNS; i++) {
+		if (strcmp(word, cli_nouns[i].noun) == 0)
+			return &cli_nouns[i];
+	}
+	return NULL;
+}
+
+static const struct cmd_word *verb_of_cmd(enum cli_cmd cmd)
+{
+	for (size_t i = 0; i < N_NOUNS; i++) {
+		for (const struct cmd_word *w = cli_nouns[i].verbs; w->verb != NULL; w++) {
+			if (w->cmd == cmd)
+				return w;
+		}
+	}
+	return NULL;
+}
 
 static const char *const cli_cmd_labels[CLI_CMD_COUNT] = {
 	[CLI_CMD_NONE] = "",
@@ -132,6 +216,15 @@ static const char *const cli_cmd_labels[CLI_CMD_COUNT] = {
 	[CLI_CMD_EP_SET] = "endpoint set",
 	[CLI_CMD_EP_REMOVE] = "endpoint remove",
 	[CLI_CMD_EP_TEST] = "endpoint test",
+	[CLI_CMD_BATCH_NEW] = "batch new",
+	[CLI_CMD_BATCH_LIST] = "batch list",
+	[CLI_CMD_BATCH_SHOW] = "batch show",
+	[CLI_CMD_BATCH_START] = "batch start",
+	[CLI_CMD_BATCH_STOP] = "batch stop",
+	[CLI_CMD_BATCH_REMOVE] = "batch remove",
+	[CLI_CMD_BATCH_REPORT] = "batch report",
+	[CLI_CMD_USER_LIST] = "user list",
+	[CLI_CMD_USER_SHOW] = "user show",
 };
 
 /* One option occurrence found in the first step. */
@@ -209,6 +302,8 @@ void cli_usage_hint(const struct cli_opts *o, char *out, size_t outlen)
 void cli_opts_free(struct cli_opts *o)
 {
 	free(o->topic);
+	free(o->b.exclude);
+	free(o->b.include);
 	cli_argv_free(o->xargv, o->xargc);
 	memset(o, 0, sizeof(*o));
 }
@@ -306,6 +401,8 @@ static void tokenize(int argc, char **argv, struct seen_opt *seen, size_t *nseen
 static int resolve_command(struct cli_opts *o, char **pos, size_t npos, size_t *args_at,
 			   struct mf_error *err)
 {
+	const struct cmd_noun *noun;
+
 	if (npos == 0) {
 		o->cmd = CLI_CMD_NONE;
 		*args_at = 0;
@@ -321,39 +418,37 @@ static int resolve_command(struct cli_opts *o, char **pos, size_t npos, size_t *
 		*args_at = 1;
 		return 0;
 	}
-	if (strcmp(pos[0], "endpoint") != 0)
+	noun = noun_by_name(pos[0]);
+	if (noun == NULL)
 		return mf_error_set(err, MF_EINVAL, "unknown command '%s'", pos[0]);
 	*args_at = 2;
 	if (npos < 2)
-		return mf_error_set(err, MF_EINVAL, "'endpoint' needs a verb: new, list, show, "
-				    "set, remove or test");
-	for (size_t i = 0; i < sizeof(cli_endpoint_verbs) / sizeof(cli_endpoint_verbs[0]); i++) {
-		if (strcmp(pos[1], cli_endpoint_verbs[i].verb) == 0) {
-			o->cmd = cli_endpoint_verbs[i].cmd;
+		return mf_error_set(err, MF_EINVAL, "'%s' needs a verb: %s", noun->noun,
+				    noun->verb_list);
+	for (const struct cmd_word *w = noun->verbs; w->verb != NULL; w++) {
+		if (strcmp(pos[1], w->verb) == 0) {
+			o->cmd = w->cmd;
 			return 0;
 		}
 	}
-	return mf_error_set(err, MF_EINVAL, "unknown command 'endpoint %s'", pos[1]);
+	return mf_error_set(err, MF_EINVAL, "unknown command '%s %s'", noun->noun, pos[1]);
 }
 
 static int check_positionals(struct cli_opts *o, char **args, size_t nargs,
 			     struct mf_error *err)
 {
-	const struct cmd_word *w = NULL;
+	const struct cmd_word *w;
 
 	if (o->cmd == CLI_CMD_VERSION) {
 		if (nargs > 0)
 			return mf_error_set(err, MF_EINVAL, "unexpected argument '%s'", args[0]);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(cli_endpoint_verbs) / sizeof(cli_endpoint_verbs[0]); i++) {
-		if (cli_endpoint_verbs[i].cmd == o->cmd)
-			w = &cli_endpoint_verbs[i];
-	}
+	w = verb_of_cmd(o->cmd);
 	if (w == NULL)
 		return 0;
 	if (nargs < w->min_args)
-		return mf_error_set(err, MF_EINVAL, "%s needs a %s", cli_cmd_labels[o->cmd],
+		return mf_error_set(err, MF_EINVAL, "%s needs %s", cli_cmd_labels[o->cmd],
 				    w->arg_name);
 	if (nargs > w->max_args)
 		return mf_error_set(err, MF_EINVAL, "unexpected argument '%s'",
@@ -368,6 +463,8 @@ static int apply_option(struct cli_opts *o, const struct seen_opt *s, struct mf_
 {
 	const struct cli_option *opt = s->opt;
 	struct cli_settings *st = &o->set;
+	struct cli_batch_args *b = &o->b;
+	char label[64];
 	int num = 0;
 
 	if (opt->id == O_TYPE && o->cmd == CLI_CMD_EP_SET)
@@ -380,13 +477,10 @@ static int apply_option(struct cli_opts *o, const struct seen_opt *s, struct mf_
 		return mf_error_set(err, MF_EINVAL, "option '--%s' is not used by '%s'",
 				    opt->name, cli_cmd_labels[o->cmd]);
 	}
-	if (opt->arg == ARG_NUM) {
-		char label[64];
-
-		snprintf(label, sizeof(label), "--%s", opt->name);
-		if (cli_parse_int(label, s->value, opt->min, opt->max, &num, err) < 0)
-			return MF_EINVAL;
-	}
+	snprintf(label, sizeof(label), "--%s", opt->name);
+	if (opt->arg == ARG_NUM &&
+	    cli_parse_int(label, s->value, opt->min, opt->max, &num, err) < 0)
+		return MF_EINVAL;
 	if (opt->setting)
 		o->any_setting = true;
 
@@ -419,6 +513,35 @@ static int apply_option(struct cli_opts *o, const struct seen_opt *s, struct mf_
 	case O_TIMEOUT: o->timeout_s = num; break;
 	case O_PASSWORD_STDIN: o->password_stdin = true; break;
 	case O_PASSWORD_FILE: o->password_file = s->value; break;
+	case O_SOURCE: b->source = s->value; break;
+	case O_TARGET: b->target = s->value; break;
+	case O_CSV: b->csv = s->value; break;
+	case O_EXCLUDE_FOLDER:
+		b->exclude = xreallocarray(b->exclude, b->nexclude + 1, sizeof(*b->exclude));
+		b->exclude[b->nexclude++] = s->value;
+		break;
+	case O_INCLUDE_FOLDER:
+		b->include = xreallocarray(b->include, b->ninclude + 1, sizeof(*b->include));
+		b->include[b->ninclude++] = s->value;
+		break;
+	case O_BAD_ITEM_LIMIT:
+		return cli_parse_limit(label, s->value, &b->bad_item_limit, err);
+	case O_LARGE_ITEM_LIMIT:
+		return cli_parse_limit(label, s->value, &b->large_item_limit, err);
+	case O_MAX_MESSAGE_SIZE:
+		return cli_parse_size(label, s->value, &b->max_message_size, err);
+	case O_RECEIVED_AFTER:
+		return cli_parse_date(label, s->value, &b->received_after, err);
+	case O_AUTO_START: b->auto_start = true; break;
+	case O_WAIT: b->wait = true; break;
+	case O_FORMAT:
+		if (strcmp(s->value, "csv") != 0 && strcmp(s->value, "json") != 0)
+			return mf_error_set(err, MF_EINVAL, "--format must be csv or json");
+		b->format = s->value;
+		break;
+	case O_OUTPUT: b->output = s->value; break;
+	case O_BATCH: b->batch = s->value; break;
+	case O_SKIPPED_ITEMS: b->skipped_items = true; break;
 	}
 	return 0;
 }
@@ -441,6 +564,15 @@ static int check_combinations(const struct cli_opts *o, struct mf_error *err)
 	if (o->cmd == CLI_CMD_EP_TEST && o->name == NULL && o->set.server == NULL)
 		return mf_error_set(err, MF_EINVAL, "endpoint test needs an endpoint NAME, or "
 				    "--server for a test without storing");
+	if (o->cmd == CLI_CMD_BATCH_NEW && o->b.source == NULL)
+		return mf_error_set(err, MF_EINVAL, "batch new needs --source EP (the source "
+				    "endpoint)");
+	if (o->cmd == CLI_CMD_BATCH_NEW && (o->b.csv == NULL || o->b.csv[0] == '\0'))
+		return mf_error_set(err, MF_EINVAL, "batch new needs --csv FILE (the users)");
+	if (o->cmd == CLI_CMD_BATCH_NEW && o->b.target != NULL && o->b.target[0] == '\0')
+		return mf_error_set(err, MF_EINVAL, "--target needs an endpoint name, or local");
+	if (o->b.output != NULL && o->b.output[0] == '\0')
+		return mf_error_set(err, MF_EINVAL, "--output needs a file name");
 	return 0;
 }
 
@@ -476,7 +608,7 @@ static int parse_nounverb(int argc, char **argv, struct cli_opts *o, struct mf_e
 			version = true;
 	}
 
-	if (o->help && npos == 1 && strcmp(pos[0], "endpoint") == 0) {
+	if (o->help && npos == 1 && noun_by_name(pos[0]) != NULL) {
 		/* `endpoint --help`: the noun's help */
 		o->cmd = CLI_CMD_NONE;
 		o->topic_count = 1;

@@ -40,6 +40,15 @@ enum cli_cmd {
 	CLI_CMD_EP_SET,
 	CLI_CMD_EP_REMOVE,
 	CLI_CMD_EP_TEST,
+	CLI_CMD_BATCH_NEW,
+	CLI_CMD_BATCH_LIST,
+	CLI_CMD_BATCH_SHOW,
+	CLI_CMD_BATCH_START,
+	CLI_CMD_BATCH_STOP,
+	CLI_CMD_BATCH_REMOVE,
+	CLI_CMD_BATCH_REPORT,
+	CLI_CMD_USER_LIST,
+	CLI_CMD_USER_SHOW,
 	CLI_CMD_COUNT
 };
 
@@ -64,6 +73,30 @@ struct cli_settings {
 	const char *mailbox_permission;
 };
 
+/* Options of the batch and user commands. Numbers are parsed (and
+ * checked) by the parser; 0 means "not given" for each of them, which is
+ * also the default of each. */
+struct cli_batch_args {
+	const char *source;           /* --source EP */
+	const char *target;           /* --target EP|local; NULL = local */
+	const char *csv;              /* --csv FILE ("-": standard input) */
+	const char **exclude;         /* owned array of foreign strings */
+	size_t nexclude;
+	const char **include;         /* owned array of foreign strings */
+	size_t ninclude;
+	long long bad_item_limit;     /* >= 0, or -1 for "unlimited" */
+	long long large_item_limit;   /* >= 0, or -1 for "unlimited" */
+	long long max_message_size;   /* bytes, 0 = none */
+	long long received_after;     /* unix time, 0 = none */
+	bool auto_start;
+	bool wait;                    /* batch start --wait */
+	const char *format;           /* batch report: "csv", "json"; NULL = csv
+				       * (json with --json) */
+	const char *output;           /* batch report --output FILE */
+	const char *batch;            /* user list --batch NAME */
+	bool skipped_items;           /* user show --skipped-items */
+};
+
 struct cli_opts {
 	enum cli_cmd cmd;
 
@@ -76,7 +109,8 @@ struct cli_opts {
 	int verbose;                 /* number of -v */
 
 	/* command arguments */
-	const char *name;            /* endpoint NAME (or cmdlet Identity) */
+	const char *name;            /* endpoint or batch NAME, user EMAIL (or
+				      * cmdlet Identity) */
 	struct cli_settings set;
 	bool any_setting;            /* at least one setting was given */
 	bool skip_verification;
@@ -84,6 +118,7 @@ struct cli_opts {
 	int timeout_s;               /* 0 = default */
 	bool password_stdin;
 	const char *password_file;
+	struct cli_batch_args b;
 
 	/* `help WORDS...` / `--help`: the topic words (into the vector). */
 	char **topic;
@@ -120,6 +155,19 @@ bool cli_option_takes_value(const char *word);
  * MF_EINVAL ("--port: 'x' is not a number", "--port must be 1-65535"). */
 int cli_parse_int(const char *opt, const char *s, long min, long max, int *out,
 		  struct mf_error *err);
+
+/* ---- option values (cli-values.c) ------------------------------------- */
+
+/* An item limit: a whole number 0-2147483647, or "unlimited" (any case)
+ * which gives -1. MF_EINVAL naming opt. */
+int cli_parse_limit(const char *opt, const char *s, long long *out, struct mf_error *err);
+/* A size in bytes, 1 or more: digits with an optional suffix K, M or G
+ * (any case; powers of 1024), at most 1 TiB. MF_EINVAL naming opt. */
+int cli_parse_size(const char *opt, const char *s, long long *out, struct mf_error *err);
+/* A date, "YYYY-MM-DD" (midnight UTC), or an RFC 3339 time
+ * "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" ('t' or ' ' for 'T', 'z'
+ * for 'Z'), as unix seconds; years 1970-9999. MF_EINVAL naming opt. */
+int cli_parse_date(const char *opt, const char *s, long long *out, struct mf_error *err);
 
 /* ---- cmdlets (cli-cmdlet.c) ------------------------------------------- */
 

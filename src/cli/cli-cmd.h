@@ -8,6 +8,7 @@
 #define MF_CLI_CMD_H
 
 #include "cli-args.h"
+#include "engine/engine.h"
 #include "store/store.h"
 #include "util/mf-error.h"
 
@@ -17,6 +18,27 @@ int cli_endpoint_show(const struct cli_opts *o);
 int cli_endpoint_set(const struct cli_opts *o);
 int cli_endpoint_remove(const struct cli_opts *o);
 int cli_endpoint_test(const struct cli_opts *o);
+
+int cli_batch_new(const struct cli_opts *o);     /* cli-batch-new.c */
+int cli_batch_list(const struct cli_opts *o);    /* cli-batch.c ... */
+int cli_batch_show(const struct cli_opts *o);
+int cli_batch_stop(const struct cli_opts *o);
+int cli_batch_remove(const struct cli_opts *o);
+int cli_batch_report(const struct cli_opts *o);
+int cli_batch_start(const struct cli_opts *o);
+int cli_user_list(const struct cli_opts *o);     /* cli-user.c */
+int cli_user_show(const struct cli_opts *o);
+
+/* Run the batch name in the foreground (cli-batch-run.c): progress on
+ * stdout (none with --json, which prints the report at the end), Ctrl-C
+ * stops it cleanly. Returns 0 when the batch ends Synced, 1 when it ends
+ * otherwise (SyncedWithErrors, Failed, Stopped), or the code of a refusal
+ * (3 unknown, 4 run by another process, 20 endpoint type, 5 state). */
+int cli_batch_run_wait(const struct cli_opts *o, struct store *st, const char *name);
+
+/* For tests: the opener the engine uses for runs started by this process
+ * (NULL: the real drivers). */
+void cli_batch_set_test_opener(engine_open_fn *open, void *ctx);
 
 /* "mailferry: <message>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -3,9 +3,11 @@
  * PowerShell rules kept here: cmdlet and parameter names are
  * case-insensitive; a parameter may be shortened to a unique prefix;
  * switches are written -Name, -Name:$true or -Name:$false; a value may
- * follow as the next word or after a colon (-Port:993); Get, Set and
- * Remove take the Identity by position. The result is a vector such as
- * "endpoint new --type=imap --server=h -- NAME", parsed by cli-args.c.
+ * follow as the next word or after a colon (-Port:993); every cmdlet
+ * but New- and Test- takes the Identity by position; a list parameter
+ * (-ExcludeFolders A,B) is split at its commas. The result is a vector
+ * such as "endpoint new --type=imap --server=h -- NAME", parsed by
+ * cli-args.c.
  */
 #include "cli-args.h"
 
@@ -17,23 +19,57 @@
 
 #include "util/xmalloc.h"
 
-enum cmdlet_id { CL_NEW, CL_GET, CL_SET, CL_REMOVE, CL_TEST, CL_COUNT };
+enum cmdlet_id {
+	CL_NEW,
+	CL_GET,
+	CL_SET,
+	CL_REMOVE,
+	CL_TEST,
+	CL_BATCH_NEW,
+	CL_BATCH_START,
+	CL_BATCH_STOP,
+	CL_BATCH_REMOVE,
+	CL_BATCH_GET,
+	CL_USER_GET,
+	CL_USER_STATS,
+	CL_COUNT
+};
 
 #define CL(x) (1u << (x))
-#define CL_ALL (CL(CL_NEW) | CL(CL_GET) | CL(CL_SET) | CL(CL_REMOVE) | CL(CL_TEST))
+#define CL_ALL ((1u << CL_COUNT) - 1)
 #define CL_CFG (CL(CL_NEW) | CL(CL_SET) | CL(CL_TEST))
+#define CL_IDENTITY (CL(CL_GET) | CL(CL_SET) | CL(CL_REMOVE) | CL(CL_BATCH_START) | \
+		     CL(CL_BATCH_STOP) | CL(CL_BATCH_REMOVE) | CL(CL_BATCH_GET) |      \
+		     CL(CL_USER_GET) | CL(CL_USER_STATS))
 
-static const char *const cmdlet_names[CL_COUNT] = {
-	[CL_NEW] = "New-MigrationEndpoint",
-	[CL_GET] = "Get-MigrationEndpoint",
-	[CL_SET] = "Set-MigrationEndpoint",
-	[CL_REMOVE] = "Remove-MigrationEndpoint",
-	[CL_TEST] = "Test-MigrationServerAvailability",
+/* What a cmdlet becomes: noun, verb, and the verb when no Identity is
+ * given (Get-: list instead of show). */
+struct cmdlet_def {
+	const char *name;
+	const char *noun;
+	const char *verb;
+	const char *verb_without_name; /* NULL: always verb */
+};
+
+static const struct cmdlet_def cmdlet_defs[CL_COUNT] = {
+	[CL_NEW] = { "New-MigrationEndpoint", "endpoint", "new", NULL },
+	[CL_GET] = { "Get-MigrationEndpoint", "endpoint", "show", "list" },
+	[CL_SET] = { "Set-MigrationEndpoint", "endpoint", "set", NULL },
+	[CL_REMOVE] = { "Remove-MigrationEndpoint", "endpoint", "remove", NULL },
+	[CL_TEST] = { "Test-MigrationServerAvailability", "endpoint", "test", NULL },
+	[CL_BATCH_NEW] = { "New-MigrationBatch", "batch", "new", NULL },
+	[CL_BATCH_START] = { "Start-MigrationBatch", "batch", "start", NULL },
+	[CL_BATCH_STOP] = { "Stop-MigrationBatch", "batch", "stop", NULL },
+	[CL_BATCH_REMOVE] = { "Remove-MigrationBatch", "batch", "remove", NULL },
+	[CL_BATCH_GET] = { "Get-MigrationBatch", "batch", "show", "list" },
+	[CL_USER_GET] = { "Get-MigrationUser", "user", "show", "list" },
+	[CL_USER_STATS] = { "Get-MigrationUserStatistics", "user", "show", NULL },
 };
 
 enum param_kind {
-	P_NAME,     /* the endpoint name */
+	P_NAME,     /* the endpoint, batch or user name */
 	P_VALUE,    /* --opt=VALUE */
+	P_LIST,     /* --opt=A --opt=B for "A,B" */
 	P_ENUM,     /* --opt=mapped value */
 	P_SWITCH,   /* opt when true, opt_false when false */
 	P_IGNORED,  /* accepted, no effect (-Confirm) */
@@ -69,8 +105,8 @@ static const struct cmdlet_enum permission_values[] = {
 };
 
 static const struct cmdlet_param cmdlet_params[] = {
-	{ "Name", P_NAME, NULL, NULL, NULL, CL(CL_NEW) },
-	{ "Identity", P_NAME, NULL, NULL, NULL, CL(CL_GET) | CL(CL_SET) | CL(CL_REMOVE) },
+	{ "Name", P_NAME, NULL, NULL, NULL, CL(CL_NEW) | CL(CL_BATCH_NEW) },
+	{ "Identity", P_NAME, NULL, NULL, NULL, CL_IDENTITY },
 	{ "Endpoint", P_NAME, NULL, NULL, NULL, CL(CL_TEST) },
 	{ "IMAP", P_SWITCH, "--type=imap", NULL, NULL, CL(CL_NEW) | CL(CL_TEST) },
 	{ "ExchangeRemoteMove", P_SWITCH, "--type=exchange-remote", NULL, NULL,
@@ -100,6 +136,17 @@ static const struct cmdlet_param cmdlet_params[] = {
 	{ "MailboxPermission", P_ENUM, "--mailbox-permission", NULL, permission_values, CL_CFG },
 	{ "TestMailbox", P_VALUE, "--test-mailbox", NULL, NULL, CL_CFG },
 	{ "Timeout", P_VALUE, "--timeout", NULL, NULL, CL_CFG },
+	{ "SourceEndpoint", P_VALUE, "--source", NULL, NULL, CL(CL_BATCH_NEW) },
+	{ "TargetEndpoint", P_VALUE, "--target", NULL, NULL, CL(CL_BATCH_NEW) },
+	{ "CSVData", P_VALUE, "--csv", NULL, NULL, CL(CL_BATCH_NEW) },
+	{ "AutoStart", P_SWITCH, "--auto-start", NULL, NULL, CL(CL_BATCH_NEW) },
+	{ "ExcludeFolders", P_LIST, "--exclude-folder", NULL, NULL, CL(CL_BATCH_NEW) },
+	{ "IncludeFolders", P_LIST, "--include-folder", NULL, NULL, CL(CL_BATCH_NEW) },
+	{ "BadItemLimit", P_VALUE, "--bad-item-limit", NULL, NULL, CL(CL_BATCH_NEW) },
+	{ "LargeItemLimit", P_VALUE, "--large-item-limit", NULL, NULL, CL(CL_BATCH_NEW) },
+	{ "Wait", P_SWITCH, "--wait", NULL, NULL, CL(CL_BATCH_START) },
+	{ "BatchId", P_VALUE, "--batch", NULL, NULL, CL(CL_USER_GET) },
+	{ "IncludeSkippedItems", P_SWITCH, "--skipped-items", NULL, NULL, CL(CL_USER_STATS) },
 	{ "Json", P_SWITCH, "--json", NULL, NULL, CL_ALL },
 	{ "Verbose", P_SWITCH, "--verbose", NULL, NULL, CL_ALL },
 	{ "Help", P_SWITCH, "--help", NULL, NULL, CL_ALL },
@@ -113,11 +160,23 @@ static const char cmdlet_password_msg[] =
 	"passwords are not accepted on the command line (other users can read it there); "
 	"use -PasswordStdin, -PasswordFile FILE, or run on a terminal to be asked";
 
+struct xvec {
+	char **v;
+	int n;
+};
+
+static void xvec_push(struct xvec *x, char *s)
+{
+	x->v = xreallocarray(x->v, (size_t)x->n + 2, sizeof(*x->v));
+	x->v[x->n++] = s;
+	x->v[x->n] = NULL;
+}
+
 const char *cli_cmdlet_lookup(const char *word)
 {
 	for (int i = 0; i < CL_COUNT; i++) {
-		if (strcasecmp(word, cmdlet_names[i]) == 0)
-			return cmdlet_names[i];
+		if (strcasecmp(word, cmdlet_defs[i].name) == 0)
+			return cmdlet_defs[i].name;
 	}
 	return NULL;
 }
@@ -125,10 +184,32 @@ const char *cli_cmdlet_lookup(const char *word)
 static enum cmdlet_id cmdlet_id_of(const char *word)
 {
 	for (int i = 0; i < CL_COUNT; i++) {
-		if (strcasecmp(word, cmdlet_names[i]) == 0)
+		if (strcasecmp(word, cmdlet_defs[i].name) == 0)
 			return (enum cmdlet_id)i;
 	}
 	return CL_COUNT;
+}
+
+/* "A, B,C" -> --opt=A --opt=B --opt=C (spaces around items dropped). */
+static void push_list(struct xvec *out, const char *opt, const char *value)
+{
+	const char *p = value;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+
+		while (len > 0 && isspace((unsigned char)*p)) {
+			p++;
+			len--;
+		}
+		while (len > 0 && isspace((unsigned char)p[len - 1]))
+			len--;
+		xvec_push(out, xasprintf("%s=%.*s", opt, (int)len, p));
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
 }
 
 void cli_argv_free(char **argv, int argc)
@@ -213,18 +294,6 @@ static int enum_value(const struct cmdlet_param *p, const char *v, const char **
 			    "argument \"%s\" does not belong to the set \"%s\".", p->name, v, set);
 }
 
-struct xvec {
-	char **v;
-	int n;
-};
-
-static void xvec_push(struct xvec *x, char *s)
-{
-	x->v = xreallocarray(x->v, (size_t)x->n + 2, sizeof(*x->v));
-	x->v[x->n++] = s;
-	x->v[x->n] = NULL;
-}
-
 /* Translate one parameter at argv[*i]; advances *i past a value word. */
 static int translate_param(enum cmdlet_id id, int argc, char **argv, int *i,
 			   const char **name_r, struct xvec *out, struct mf_error *err)
@@ -259,6 +328,7 @@ static int translate_param(enum cmdlet_id id, int argc, char **argv, int *i,
 		return 0;
 	case P_NAME:
 	case P_VALUE:
+	case P_LIST:
 	case P_ENUM:
 		break;
 	}
@@ -272,6 +342,10 @@ static int translate_param(enum cmdlet_id id, int argc, char **argv, int *i,
 	}
 	if (p->kind == P_NAME) {
 		*name_r = value;
+		return 0;
+	}
+	if (p->kind == P_LIST) {
+		push_list(out, p->opt, value);
 		return 0;
 	}
 	if (p->kind == P_ENUM && enum_value(p, value, &value, err) < 0)
@@ -306,7 +380,7 @@ int cli_cmdlet_translate(int argc, char **argv, int cmdlet_at, char ***xargv_r,
 			rc = translate_param(id, argc, argv, &i, &name, &opts, err);
 			continue;
 		}
-		if (name == NULL && (id == CL_GET || id == CL_SET || id == CL_REMOVE)) {
+		if (name == NULL && (CL(id) & CL_IDENTITY)) {
 			name = w; /* positional Identity */
 			continue;
 		}
@@ -319,14 +393,10 @@ int cli_cmdlet_translate(int argc, char **argv, int cmdlet_at, char ***xargv_r,
 		return rc;
 	}
 
-	switch (id) {
-	case CL_NEW: verb = "new"; break;
-	case CL_GET: verb = name != NULL ? "show" : "list"; break;
-	case CL_SET: verb = "set"; break;
-	case CL_REMOVE: verb = "remove"; break;
-	case CL_TEST: default: verb = "test"; break;
-	}
-	xvec_push(&out, xstrdup("endpoint"));
+	verb = cmdlet_defs[id].verb;
+	if (name == NULL && cmdlet_defs[id].verb_without_name != NULL)
+		verb = cmdlet_defs[id].verb_without_name;
+	xvec_push(&out, xstrdup(cmdlet_defs[id].noun));
 	xvec_push(&out, xstrdup(verb));
 	for (int i = 0; i < opts.n; i++)
 		xvec_push(&out, opts.v[i]);

@@ -45,11 +45,22 @@ static const struct help_entry help_entries[] = {
 	  "  endpoint set NAME ...               change settings (re-tests)\n"
 	  "  endpoint remove NAME                delete an endpoint\n"
 	  "  endpoint test NAME | --server HOST  run the connection test\n"
+	  "  batch new NAME --source EP --csv F  create a migration batch and its users\n"
+	  "  batch list                          list the batches\n"
+	  "  batch show NAME                     settings, status, user counts, events\n"
+	  "  batch start NAME --wait             run a batch in the foreground\n"
+	  "  batch stop NAME                     stop a running batch\n"
+	  "  batch remove NAME                   delete a batch and its users\n"
+	  "  batch report NAME                   one row per user (CSV or JSON)\n"
+	  "  user list [--batch NAME]            list the migration users\n"
+	  "  user show EMAIL                     a user's statistics\n"
 	  "  help [COMMAND]                      this help, or a command's\n"
 	  "  version                             print the version\n"
 	  "\n"
 	  "Cmdlets: New-MigrationEndpoint, Get-MigrationEndpoint, Set-MigrationEndpoint,\n"
-	  "  Remove-MigrationEndpoint, Test-MigrationServerAvailability\n"
+	  "  Remove-MigrationEndpoint, Test-MigrationServerAvailability, New-MigrationBatch,\n"
+	  "  Start-MigrationBatch, Stop-MigrationBatch, Remove-MigrationBatch,\n"
+	  "  Get-MigrationBatch, Get-MigrationUser, Get-MigrationUserStatistics\n"
 	  "\n"
 	  "Global options (anywhere on the line):\n"
 	  "  --data-dir DIR      state directory\n"
@@ -120,6 +131,103 @@ static const struct help_entry help_entries[] = {
 	  "endpoint's administrator. The result of a named endpoint is stored.\n"
 	  "  --timeout S   seconds allowed per stage, 1-3600 (default 10)\n",
 	  true },
+	{ "batch",
+	  "usage: mailferry batch new|list|show|start|stop|remove|report ...\n"
+	  "\n"
+	  "  batch new NAME --source EP [--target EP|local] --csv FILE [OPTIONS]\n"
+	  "  batch list\n"
+	  "  batch show NAME\n"
+	  "  batch start NAME --wait\n"
+	  "  batch stop NAME\n"
+	  "  batch remove NAME\n"
+	  "  batch report NAME [--format csv|json] [--output FILE]\n"
+	  "\n"
+	  "See 'mailferry batch VERB --help'.\n",
+	  false },
+	{ "batch new",
+	  "usage: mailferry batch new NAME --source EP [--target EP|local] --csv FILE [OPTIONS]\n"
+	  "\n"
+	  "Checks the CSV whole (every problem is listed with its line) and stores the\n"
+	  "batch with its users, Created; a mailbox may be in one batch only.\n"
+	  "  --source EP               the source endpoint (type imap)\n"
+	  "  --target EP|local         an imap endpoint, or the local store (default)\n"
+	  "  --csv FILE                EmailAddress, UserName, Password, and optionally\n"
+	  "                            UserRoot, TargetUserName, TargetPassword; '-' reads\n"
+	  "                            standard input. UserName and Password may be empty\n"
+	  "                            when the source endpoint has an administrator\n"
+	  "  --exclude-folder PATH     skip a folder and its subfolders (repeatable;\n"
+	  "                            #Inbox#, #SentItems#, #DeletedItems#, #JunkEmail#,\n"
+	  "                            #Drafts#, #Archive# name special-use folders)\n"
+	  "  --include-folder PATH     copy only these folders and their subfolders\n"
+	  "  --bad-item-limit N        messages the target may refuse (default 0; or\n"
+	  "                            unlimited)\n"
+	  "  --large-item-limit N      messages too large for the target (default 0)\n"
+	  "  --max-message-size SIZE   skip larger messages (bytes, or with K, M, G)\n"
+	  "  --received-after DATE     only messages received on or after DATE\n"
+	  "                            (YYYY-MM-DD or RFC 3339)\n"
+	  "  --auto-start              then run it, as 'batch start NAME --wait'\n",
+	  false },
+	{ "batch list",
+	  "usage: mailferry batch list [--json]\n"
+	  "\n"
+	  "One line per batch: Name, Status, Source, Target, Users, Synced, Failed, Created.\n",
+	  false },
+	{ "batch show",
+	  "usage: mailferry batch show NAME [--json]\n"
+	  "\n"
+	  "The batch's settings, status, users by status and its latest events.\n",
+	  false },
+	{ "batch start",
+	  "usage: mailferry batch start NAME --wait [--json]\n"
+	  "\n"
+	  "Runs the batch in the foreground, several users at once (the source endpoint's\n"
+	  "MaxConcurrentMigrations), with progress on a terminal or one line per user\n"
+	  "event otherwise; --json prints the report at the end instead. Ctrl-C stops\n"
+	  "it cleanly (twice: at once). Exit 0 when the batch ends Synced, 1 otherwise.\n"
+	  "Without --wait (a run by 'mailferry serve'): not yet supported, exit 20.\n"
+	  "  --wait   run in the foreground until every user has ended\n",
+	  false },
+	{ "batch stop",
+	  "usage: mailferry batch stop NAME\n"
+	  "\n"
+	  "Asks the process running the batch to stop: messages in flight are finished\n"
+	  "and recorded, users end Stopped. A batch nobody runs is Stopped at once.\n",
+	  false },
+	{ "batch remove",
+	  "usage: mailferry batch remove NAME\n"
+	  "\n"
+	  "Deletes the batch, its users and their state; refused (exit 4) while it is\n"
+	  "running. Mail already copied is not deleted from the target or local store.\n",
+	  false },
+	{ "batch report",
+	  "usage: mailferry batch report NAME [--format csv|json] [--output FILE]\n"
+	  "\n"
+	  "One row per user: EmailAddress, Status, TotalItemsInSourceMailboxCount,\n"
+	  "SyncedItemCount, SkippedItemCount, BytesTransferred, PercentageComplete,\n"
+	  "StartTime, EndTime, LastError.\n"
+	  "  --format csv|json   default csv (json with --json)\n"
+	  "  --output FILE       write to FILE instead of standard output\n",
+	  false },
+	{ "user",
+	  "usage: mailferry user list|show ...\n"
+	  "\n"
+	  "  user list [--batch NAME]\n"
+	  "  user show EMAIL [--skipped-items]\n",
+	  false },
+	{ "user list",
+	  "usage: mailferry user list [--batch NAME] [--json]\n"
+	  "\n"
+	  "One line per migration user: EmailAddress, Batch, Status, Items (synced/total),\n"
+	  "Skipped, Bytes, %.\n"
+	  "  --batch NAME   only the users of this batch\n",
+	  false },
+	{ "user show",
+	  "usage: mailferry user show EMAIL [--skipped-items] [--json]\n"
+	  "\n"
+	  "The user's statistics (Get-MigrationUserStatistics names).\n"
+	  "  --skipped-items   also list each skipped item: folder, date, subject, size,\n"
+	  "                    kind (bad or large) and reason\n",
+	  false },
 	{ "help", "usage: mailferry help [COMMAND | Cmdlet-Name]\n", false },
 	{ "version", "usage: mailferry version [--json]\n", false },
 	{ "New-MigrationEndpoint",
@@ -152,6 +260,39 @@ static const struct help_entry help_entries[] = {
 	  "       mailferry Test-MigrationServerAvailability -IMAP -RemoteServer H [-Port P]\n"
 	  "           [-Security None|Ssl|Tls] [-Credentials USER ...] [-TestMailbox U]\n"
 	  "Same as 'mailferry endpoint test'.\n",
+	  false },
+	{ "New-MigrationBatch",
+	  "usage: mailferry New-MigrationBatch -Name N -SourceEndpoint EP [-TargetEndpoint EP]\n"
+	  "           -CSVData FILE [-AutoStart] [-ExcludeFolders A,B] [-IncludeFolders A,B]\n"
+	  "           [-BadItemLimit N] [-LargeItemLimit N] [-Json]\n"
+	  "Same as 'mailferry batch new' (the lists are split at their commas; use\n"
+	  "--exclude-folder for a name with a comma).\n",
+	  false },
+	{ "Start-MigrationBatch",
+	  "usage: mailferry Start-MigrationBatch [-Identity] N -Wait [-Json]\n"
+	  "Same as 'mailferry batch start N --wait'; -Wait is needed until 'mailferry\n"
+	  "serve' runs batches in the background.\n",
+	  false },
+	{ "Stop-MigrationBatch",
+	  "usage: mailferry Stop-MigrationBatch [-Identity] N [-Json]\n"
+	  "Same as 'mailferry batch stop N'.\n",
+	  false },
+	{ "Remove-MigrationBatch",
+	  "usage: mailferry Remove-MigrationBatch [-Identity] N [-Confirm:$false]\n"
+	  "Same as 'mailferry batch remove N'; -Confirm is accepted and ignored.\n",
+	  false },
+	{ "Get-MigrationBatch",
+	  "usage: mailferry Get-MigrationBatch [[-Identity] N] [-Json]\n"
+	  "Same as 'mailferry batch list', or 'batch show N'.\n",
+	  false },
+	{ "Get-MigrationUser",
+	  "usage: mailferry Get-MigrationUser [[-Identity] EMAIL] [-BatchId N] [-Json]\n"
+	  "Same as 'mailferry user list [--batch N]', or 'user show EMAIL'.\n",
+	  false },
+	{ "Get-MigrationUserStatistics",
+	  "usage: mailferry Get-MigrationUserStatistics [-Identity] EMAIL [-IncludeSkippedItems]\n"
+	  "           [-Json]\n"
+	  "Same as 'mailferry user show EMAIL [--skipped-items]'.\n",
 	  false },
 };
 

@@ -81,12 +81,7 @@ json_t *cli_endpoint_json(const struct store_endpoint *ep)
 
 /* ---- Format-List --------------------------------------------------------- */
 
-struct kv {
-	const char *key;
-	char *value;  /* owned; lines after the first are indented */
-};
-
-static void print_kv(FILE *out, const struct kv *kv, size_t n)
+void cli_print_kv(FILE *out, const struct cli_kv *kv, size_t n)
 {
 	size_t width = 0;
 
@@ -107,13 +102,13 @@ static void print_kv(FILE *out, const struct kv *kv, size_t n)
 	}
 }
 
-static void free_kv(struct kv *kv, size_t n)
+void cli_kv_free(struct cli_kv *kv, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(kv[i].value);
 }
 
-static char *json_text(const json_t *v)
+char *cli_json_text(const json_t *v)
 {
 	if (json_is_string(v))
 		return xstrdup(json_string_value(v));
@@ -131,7 +126,7 @@ static char *json_text(const json_t *v)
 void cli_print_endpoint(FILE *out, const struct store_endpoint *ep)
 {
 	json_t *o = cli_endpoint_json(ep);
-	struct kv kv[32] = { 0 };
+	struct cli_kv kv[32] = { 0 };
 	size_t n = 0;
 	const char *key;
 	json_t *v;
@@ -140,22 +135,23 @@ void cli_print_endpoint(FILE *out, const struct store_endpoint *ep)
 		if (strcmp(key, "LastTest") == 0 || n == sizeof(kv) / sizeof(kv[0]))
 			continue;
 		kv[n].key = key;
-		kv[n].value = json_text(v);
+		kv[n].value = cli_json_text(v);
 		n++;
 	}
-	print_kv(out, kv, n);
-	free_kv(kv, n);
+	cli_print_kv(out, kv, n);
+	cli_kv_free(kv, n);
 	json_decref(o);
 }
 
 /* ---- tables -------------------------------------------------------------- */
 
-/* cells: nrows * ncol strings, row by row. Two spaces between columns, a
- * dashed line under the header, no padding after the last column. */
-static void print_table(FILE *out, const char *const *hdr, size_t ncol,
-			char *const *cells, size_t nrows)
+void cli_print_table(FILE *out, const char *const *hdr, size_t ncol, char *const *cells,
+		     size_t nrows)
 {
-	size_t width[16] = { 0 };
+	size_t width[CLI_TABLE_MAX_COLS] = { 0 };
+
+	if (ncol > CLI_TABLE_MAX_COLS)
+		ncol = CLI_TABLE_MAX_COLS;
 
 	for (size_t c = 0; c < ncol; c++) {
 		width[c] = strlen(hdr[c]);
@@ -217,7 +213,7 @@ void cli_print_endpoint_table(FILE *out, const struct store_endpoint *eps, size_
 		row[4] = xstrdup(ep->security != NULL ? ep->security : "");
 		row[5] = xstrdup(ep->last_test_result != NULL ? ep->last_test_result : "-");
 	}
-	print_table(out, hdr, NCOL, cells, n);
+	cli_print_table(out, hdr, NCOL, cells, n);
 	for (size_t i = 0; i < n * NCOL; i++)
 		free(cells[i]);
 	free(cells);
@@ -250,7 +246,7 @@ static void print_stages(FILE *out, const json_t *stages)
 			row[2] = xstrdup("");
 		row[3] = xstrdup(detail != NULL ? detail : "");
 	}
-	print_table(out, hdr, 4, cells, n);
+	cli_print_table(out, hdr, 4, cells, n);
 	for (size_t i = 0; i < n * 4; i++)
 		free(cells[i]);
 	free(cells);
@@ -302,7 +298,7 @@ static char *lines_of(const json_t *arr)
 void cli_print_test(FILE *out, const json_t *doc)
 {
 	static const char *const keys[] = { "Result", "Message", "Greeting", "ServerId", "TLS" };
-	struct kv kv[16];
+	struct cli_kv kv[16];
 	size_t n = 0;
 	const json_t *server = json_object_get(doc, "Server");
 	const json_t *port = json_object_get(doc, "Port");
@@ -311,7 +307,7 @@ void cli_print_test(FILE *out, const json_t *doc)
 	print_stages(out, json_object_get(doc, "Stages"));
 	for (size_t i = 0; i < 2; i++) {
 		kv[n].key = keys[i];
-		kv[n++].value = json_text(json_object_get(doc, keys[i]));
+		kv[n++].value = cli_json_text(json_object_get(doc, keys[i]));
 	}
 	kv[n].key = "Server";
 	if (json_is_string(server))
@@ -323,10 +319,10 @@ void cli_print_test(FILE *out, const json_t *doc)
 	else
 		kv[n++].value = xstrdup("");
 	kv[n].key = "LoginAs";
-	kv[n++].value = json_text(json_object_get(doc, "LoginAs"));
+	kv[n++].value = cli_json_text(json_object_get(doc, "LoginAs"));
 	for (size_t i = 2; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		kv[n].key = keys[i];
-		kv[n++].value = json_text(json_object_get(doc, keys[i]));
+		kv[n++].value = cli_json_text(json_object_get(doc, keys[i]));
 	}
 	kv[n].key = "Capabilities";
 	/* all "no" would mislead when the capability stage never ran */
@@ -344,6 +340,6 @@ void cli_print_test(FILE *out, const json_t *doc)
 		kv[n++].value = xstrdup("");
 	kv[n].key = "Warnings";
 	kv[n++].value = lines_of(json_object_get(doc, "Warnings"));
-	print_kv(out, kv, n);
-	free_kv(kv, n);
+	cli_print_kv(out, kv, n);
+	cli_kv_free(kv, n);
 }

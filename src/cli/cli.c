@@ -146,6 +146,15 @@ int cli_main(int argc, char **argv)
 	case CLI_CMD_EP_SET: rc = cli_endpoint_set(&o); break;
 	case CLI_CMD_EP_REMOVE: rc = cli_endpoint_remove(&o); break;
 	case CLI_CMD_EP_TEST: rc = cli_endpoint_test(&o); break;
+	case CLI_CMD_BATCH_NEW: rc = cli_batch_new(&o); break;
+	case CLI_CMD_BATCH_LIST: rc = cli_batch_list(&o); break;
+	case CLI_CMD_BATCH_SHOW: rc = cli_batch_show(&o); break;
+	case CLI_CMD_BATCH_START: rc = cli_batch_start(&o); break;
+	case CLI_CMD_BATCH_STOP: rc = cli_batch_stop(&o); break;
+	case CLI_CMD_BATCH_REMOVE: rc = cli_batch_remove(&o); break;
+	case CLI_CMD_BATCH_REPORT: rc = cli_batch_report(&o); break;
+	case CLI_CMD_USER_LIST: rc = cli_user_list(&o); break;
+	case CLI_CMD_USER_SHOW: rc = cli_user_show(&o); break;
 	case CLI_CMD_NONE:
 	case CLI_CMD_COUNT:
 	default: rc = cli_usage_error(&o, "no command given"); break;
