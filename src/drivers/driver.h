@@ -99,6 +99,25 @@ struct mbx_appended {
 				 * one line for the user's report; NULL when none */
 };
 
+/* What to look for on a target (find_message). */
+struct mbx_query {
+	uint64_t size;          /* the message's exact size in bytes */
+	const char *sha256;     /* 64 lower-case hex digits of its bytes' SHA-256;
+				 * NULL: any content of that size */
+	const char *message_id; /* its Message-ID ("<a@b>"), narrowing an IMAP
+				 * search; NULL when unknown or none */
+	const char *name;       /* the name reserved for its append
+				 * (reserve_name); NULL when none */
+};
+
+/* Where a message is on a target. */
+struct mbx_ref {
+	uint32_t uidvalidity;   /* IMAP; 0 when unknown */
+	uint32_t uid;           /* IMAP: its UID; 0 when unknown */
+	const char *location;   /* maildir: its file name (the part before
+				 * ':' identifies it); NULL for IMAP */
+};
+
 struct mbx;                 /* an open mailbox (one user's account) */
 struct mbx_append;          /* one message being appended */
 
@@ -150,6 +169,56 @@ struct mailbox_driver {
 	void (*append_abort)(struct mbx_append *ap);
 	int (*append_flush)(struct mbx *m, struct mf_error *err);
 	void (*close)(struct mbx **mp);
+
+	/* ---- incremental sync and reconciliation ----
+	 * Optional: a driver that lacks one leaves it NULL, and the engine
+	 * does without (engine.h says how). */
+
+	/* Source: call fn for each message of folder with its UID, flags and
+	 * keywords (size and date 0; info valid during the call only): all of
+	 * them when changedsince is 0, else only those whose flags changed
+	 * after that modification sequence (CONDSTORE; MF_EUNSUPPORTED when
+	 * the server has none). fn returning non-zero stops the listing with
+	 * that code. */
+	int (*list_flags)(struct mbx *m, const char *folder, uint64_t changedsince,
+			  int (*fn)(void *ctx, const struct mbx_msg_info *info), void *ctx,
+			  struct mf_error *err);
+	/* Target: a name for a message not appended yet (maildir: the unique
+	 * base name of its file), malloc'd, so that an intent can record it
+	 * before the first byte is written; append_begin_named then appends
+	 * under that name. NULL members when the target names messages
+	 * itself (IMAP). */
+	char *(*reserve_name)(struct mbx *m);
+	int (*append_begin_named)(struct mbx *m, const char *folder,
+				  const struct mbx_msg_info *info, const char *name, uint64_t token,
+				  struct mbx_append **ap_r, struct mf_error *err);
+	/* Target: call fn for each message of folder that matches q (ref valid
+	 * during the call only; fn returning non-zero stops the search, which
+	 * then returns 0). With q->name, the message appended under that name
+	 * (in cur/ or new/); a partial file of that name left in tmp/ is
+	 * removed. Otherwise messages of exactly q->size bytes (and, with
+	 * q->message_id, that Message-ID), and with q->sha256 only those whose
+	 * bytes have that SHA-256 (each candidate is read, streamed). A folder
+	 * that does not exist holds nothing: 0. */
+	int (*find_message)(struct mbx *m, const char *folder, const struct mbx_query *q,
+			    int (*fn)(void *ctx, const struct mbx_ref *ref), void *ctx,
+			    struct mf_error *err);
+	/* Target: set the flags and keywords of the message at ref to exactly
+	 * these (IMAP: UID STORE FLAGS.SILENT; maildir: the file renamed).
+	 * *location_r (may be NULL) gets the message's new location when it
+	 * changed (malloc'd), else NULL. MF_ENOTFOUND when it is gone. */
+	int (*set_flags)(struct mbx *m, const char *folder, const struct mbx_ref *ref,
+			 uint32_t flags, char *const *keywords, size_t keyword_count,
+			 char **location_r, struct mf_error *err);
+	/* Target: remove these messages for good (IMAP: \Deleted and UID
+	 * EXPUNGE, MF_EUNSUPPORTED without UIDPLUS; maildir: the files
+	 * unlinked). Messages already gone are no error. */
+	int (*expunge)(struct mbx *m, const char *folder, const struct mbx_ref *refs, size_t n,
+		       struct mf_error *err);
+	/* Target: rename a folder with its subfolders. MF_ENOTFOUND when from
+	 * does not exist, MF_EEXIST when to does. */
+	int (*rename_folder)(struct mbx *m, const char *from, const char *to,
+			     struct mf_error *err);
 };
 
 struct mbx {

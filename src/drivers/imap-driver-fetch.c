@@ -26,7 +26,7 @@
 
 /* Appends still in flight would take the untagged responses of our
  * commands; let them finish first. */
-static int imd_quiesce(struct imd *m, struct mf_error *err)
+int imd_quiesce(struct imd *m, struct mf_error *err)
 {
 	if (m->open_ap != NULL)
 		return mf_error_set(err, MF_EINVAL, "an append is still open on this connection");

@@ -2,7 +2,8 @@
  * (imap-driver.c: open, close, commands, folders; imap-driver-names.c:
  * name translation and roles; imap-driver-msg.c: flags and dates;
  * imap-driver-fetch.c: listing and fetching messages; imap-driver-append.c:
- * appends). Not for other modules. Internal names start with imd_.
+ * appends; imap-driver-sync.c: flags, searching, expunging, renaming).
+ * Not for other modules. Internal names start with imd_.
  */
 #ifndef MF_IMAP_DRIVER_PRIVATE_H
 #define MF_IMAP_DRIVER_PRIVATE_H
@@ -46,6 +47,7 @@ struct imd {
 	/* The folder selected (EXAMINE) last. */
 	char *sel_raw;                  /* owned; NULL when none */
 	uint32_t sel_exists;
+	bool sel_rw;                    /* SELECTed read-write (target only) */
 
 	/* Appends. */
 	mbx_append_done_fn *done_fn;
@@ -126,6 +128,25 @@ int imd_list_messages(struct mbx *m, const char *folder, uint32_t from_uid,
 		      struct mf_error *err);
 int imd_fetch(struct mbx *m, const char *folder, const uint32_t *uids, size_t n,
 	      const struct mbx_sink *sink, struct mf_error *err);
+
+/* Let appends in flight finish first (their untagged responses would go
+ * to our commands); MF_EINVAL while an append is open. */
+int imd_quiesce(struct imd *m, struct mf_error *err);
+
+/* ---- imap-driver-sync.c: incremental sync and reconciliation ---- */
+
+int imd_list_flags(struct mbx *m, const char *folder, uint64_t changedsince,
+		   int (*fn)(void *ctx, const struct mbx_msg_info *info), void *ctx,
+		   struct mf_error *err);
+int imd_find_message(struct mbx *m, const char *folder, const struct mbx_query *q,
+		     int (*fn)(void *ctx, const struct mbx_ref *ref), void *ctx,
+		     struct mf_error *err);
+int imd_set_flags(struct mbx *m, const char *folder, const struct mbx_ref *ref, uint32_t flags,
+		  char *const *keywords, size_t keyword_count, char **location_r,
+		  struct mf_error *err);
+int imd_expunge_msgs(struct mbx *m, const char *folder, const struct mbx_ref *refs, size_t n,
+		struct mf_error *err);
+int imd_rename_folder(struct mbx *m, const char *from, const char *to, struct mf_error *err);
 
 /* ---- imap-driver-append.c ---- */
 

@@ -286,6 +286,7 @@ int imd_examine(struct imd *m, const char *folder, bool force, struct imap_mailb
 	}
 	free(m->sel_raw);
 	m->sel_raw = NULL;
+	m->sel_rw = false;
 	rc = imap_client_select(m->c, raw, true, st != NULL ? st : &local, err);
 	if (rc < 0) {
 		free(raw);
@@ -493,6 +494,11 @@ static const struct mailbox_driver imd_driver = {
 	.append_abort = imd_append_abort,
 	.append_flush = imd_append_flush,
 	.close = imd_close,
+	.list_flags = imd_list_flags,
+	.find_message = imd_find_message,
+	.set_flags = imd_set_flags,
+	.expunge = imd_expunge_msgs,
+	.rename_folder = imd_rename_folder,
 };
 
 int imap_mbx_open(const struct imap_mbx_opts *o, struct mbx **m_r, struct mf_error *err)

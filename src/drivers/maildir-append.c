@@ -47,8 +47,7 @@ void maildir_set_append_done(struct mbx *m, mbx_append_done_fn *fn, void *ctx)
 	md->done_ctx = ctx;
 }
 
-/* Flags in ASCII order, as the Maildir spec asks. */
-static void maildir_flag_letters(uint32_t flags, char *out)
+void maildir_flag_letters(uint32_t flags, char *out)
 {
 	size_t n = 0;
 
@@ -102,8 +101,17 @@ static int maildir_ap_fail(struct maildir_append *ap, struct mf_error *err)
 	return ap->rc;
 }
 
-int maildir_append_begin(struct mbx *m, const char *folder, const struct mbx_msg_info *info,
-			 uint64_t token, struct mbx_append **ap_r, struct mf_error *err)
+/* A reserved name must be one plain directory entry without the parts
+ * that follow it (",S=", ":2,"). */
+static bool maildir_name_ok(const char *name)
+{
+	return name[0] != '\0' && name[0] != '.' && strpbrk(name, "/:,") == NULL;
+}
+
+/* append_begin, under name when it is not NULL (reserve_name). */
+static int maildir_append_open(struct mbx *m, const char *folder, const struct mbx_msg_info *info,
+			       const char *name, uint64_t token, struct mbx_append **ap_r,
+			       struct mf_error *err)
 {
 	struct maildir *md = (struct maildir *)m;
 	struct maildir_append *ap;
@@ -112,6 +120,9 @@ int maildir_append_begin(struct mbx *m, const char *folder, const struct mbx_msg
 	struct stat st;
 	int rc;
 
+	*ap_r = NULL;
+	if (name != NULL && !maildir_name_ok(name))
+		return mf_error_set(err, MF_EINVAL, "\"%s\" cannot name a message file", name);
 	rc = maildir_folder_dir(md, folder, &dir, err);
 	if (rc != 0)
 		return rc;
@@ -145,11 +156,16 @@ int maildir_append_begin(struct mbx *m, const char *folder, const struct mbx_msg
 	for (int tries = 0; ap->fd < 0; tries++) {
 		free(ap->base);
 		free(ap->tmp_path);
-		ap->base = maildir_unique(md);
+		ap->base = name != NULL ? xstrdup(name) : maildir_unique(md);
 		ap->tmp_path = xasprintf("%s/tmp/%s", dir, ap->base);
 		ap->fd = open(ap->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (ap->fd < 0 && (errno != EEXIST || tries >= 5)) {
-			rc = maildir_io_error(err, errno, "creating", ap->tmp_path);
+		if (ap->fd < 0 && (errno != EEXIST || tries >= 5 || name != NULL)) {
+			int e = errno;
+
+			if (e == EEXIST)
+				rc = mf_error_set(err, MF_EEXIST, "%s exists already", ap->tmp_path);
+			else
+				rc = maildir_io_error(err, e, "creating", ap->tmp_path);
 			free(ap->tmp_path);
 			ap->tmp_path = NULL;    /* not ours: do not unlink */
 			maildir_ap_free(ap);
@@ -158,6 +174,19 @@ int maildir_append_begin(struct mbx *m, const char *folder, const struct mbx_msg
 	}
 	*ap_r = (struct mbx_append *)ap;
 	return 0;
+}
+
+int maildir_append_begin(struct mbx *m, const char *folder, const struct mbx_msg_info *info,
+			 uint64_t token, struct mbx_append **ap_r, struct mf_error *err)
+{
+	return maildir_append_open(m, folder, info, NULL, token, ap_r, err);
+}
+
+int maildir_append_begin_named(struct mbx *m, const char *folder,
+			       const struct mbx_msg_info *info, const char *name, uint64_t token,
+			       struct mbx_append **ap_r, struct mf_error *err)
+{
+	return maildir_append_open(m, folder, info, name, token, ap_r, err);
 }
 
 /* Bytes the message has with every bare LF counted as CRLF. */

@@ -2,7 +2,8 @@
  * (maildir.c: open, close, folders; maildir-name.c: folder names and the
  * subscriptions file; maildir-fs.c: durable file helpers;
  * maildir-keywords.c: dovecot-keywords; maildir-append.c: appends;
- * maildir-read.c: listing and fetching messages). Not for other modules.
+ * maildir-read.c: listing and fetching messages; maildir-sync.c: what
+ * incremental sync and reconciliation need). Not for other modules.
  */
 #ifndef MF_MAILDIR_PRIVATE_H
 #define MF_MAILDIR_PRIVATE_H
@@ -112,6 +113,28 @@ int maildir_append_data(struct mbx_append *ap, const void *data, size_t len,
 int maildir_append_end(struct mbx_append *ap, struct mf_error *err);
 void maildir_append_abort(struct mbx_append *ap);
 int maildir_append_flush(struct mbx *m, struct mf_error *err);
+int maildir_append_begin_named(struct mbx *m, const char *folder,
+			       const struct mbx_msg_info *info, const char *name, uint64_t token,
+			       struct mbx_append **ap_r, struct mf_error *err);
+/* Flag letters in ASCII order, as the Maildir spec asks (out: room for 6). */
+void maildir_flag_letters(uint32_t flags, char *out);
+
+/* ---- maildir-sync.c: incremental sync and reconciliation ---- */
+
+char *maildir_reserve_name(struct mbx *m);
+int maildir_list_flags(struct mbx *m, const char *folder, uint64_t changedsince,
+		       int (*fn)(void *ctx, const struct mbx_msg_info *info), void *ctx,
+		       struct mf_error *err);
+int maildir_find_message(struct mbx *m, const char *folder, const struct mbx_query *q,
+			 int (*fn)(void *ctx, const struct mbx_ref *ref), void *ctx,
+			 struct mf_error *err);
+int maildir_set_flags(struct mbx *m, const char *folder, const struct mbx_ref *ref,
+		      uint32_t flags, char *const *keywords, size_t keyword_count,
+		      char **location_r, struct mf_error *err);
+int maildir_expunge(struct mbx *m, const char *folder, const struct mbx_ref *refs, size_t n,
+		    struct mf_error *err);
+int maildir_rename_folder(struct mbx *m, const char *from, const char *to,
+			  struct mf_error *err);
 
 /* ---- maildir-read.c ---- */
 

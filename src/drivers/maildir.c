@@ -240,6 +240,13 @@ static const struct mailbox_driver maildir_driver = {
 	.append_abort = maildir_append_abort,
 	.append_flush = maildir_append_flush,
 	.close = maildir_close,
+	.list_flags = maildir_list_flags,
+	.reserve_name = maildir_reserve_name,
+	.append_begin_named = maildir_append_begin_named,
+	.find_message = maildir_find_message,
+	.set_flags = maildir_set_flags,
+	.expunge = maildir_expunge,
+	.rename_folder = maildir_rename_folder,
 };
 
 /* The host part of unique names: '/', ':' and ',' would break the name's

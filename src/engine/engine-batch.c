@@ -1,5 +1,6 @@
-/* engine-batch.c: running a batch (engine.h): its status, its lock, and
- * the worker threads that claim its users one after another.
+/* engine-batch.c: running a batch in the foreground (engine.h): its lock,
+ * and the worker threads that claim its users one after another, for one
+ * pass (engine-pass.c: initial, incremental, completion).
  *
  * The calling thread starts the workers and then watches the store: a
  * batch status of Stopping (written by engine_batch_request_stop(), from
@@ -48,9 +49,15 @@ static void engine_opts_fill(struct engine_opts *o)
 		o->progress_interval_ms = 500;
 	if (o->io_timeout_ms <= 0)
 		o->io_timeout_ms = 30000;
+	if (o->retry_max_ms <= 0)
+		o->retry_max_ms = 60000;
+	if (o->throttle_budget == 0)
+		o->throttle_budget = 30;
+	if (o->throttle_max_ms <= 0)
+		o->throttle_max_ms = 600000;
 }
 
-static void engine_run_free(struct engine_run *run)
+void engine_run_free(struct engine_run *run)
 {
 	free(run->data_dir);
 	free(run->key_file);
@@ -63,7 +70,7 @@ static void engine_run_free(struct engine_run *run)
 	free(run);
 }
 
-static struct engine_run *engine_run_new(const char *data_dir, const struct engine_opts *o)
+struct engine_run *engine_run_new(const char *data_dir, const struct engine_opts *o)
 {
 	struct engine_run *run = xcalloc(1, sizeof(*run));
 	pthread_condattr_t ca;
@@ -75,6 +82,7 @@ static struct engine_run *engine_run_new(const char *data_dir, const struct engi
 	run->key_file = run->o.key_file != NULL ? xstrdup(run->o.key_file) : NULL;
 	run->o.key_file = run->key_file;
 	atomic_init(&run->stop, false);
+	atomic_init(&run->shutdown, false);
 	pthread_mutex_init(&run->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -108,7 +116,7 @@ void engine_run_sleep(struct engine_run *run, int64_t ms)
 	pthread_mutex_unlock(&run->mu);
 }
 
-static void engine_run_stop(struct engine_run *run)
+void engine_run_stop(struct engine_run *run)
 {
 	pthread_mutex_lock(&run->mu);
 	atomic_store(&run->stop, true);
@@ -118,9 +126,7 @@ static void engine_run_stop(struct engine_run *run)
 
 /* ---- the lock --------------------------------------------------------------- */
 
-/* Take <data_dir>/run/batch-<id>.lock. Returns the fd, or -1 with err
- * (MF_EBUSY while another run holds it). */
-static int engine_lock(const char *data_dir, const struct store_batch *b, struct mf_error *err)
+int engine_lock(const char *data_dir, const struct store_batch *b, struct mf_error *err)
 {
 	char *dir = xasprintf("%s/run", data_dir);
 	char *path = xasprintf("%s/batch-%lld.lock", dir, (long long)b->id);
@@ -144,78 +150,10 @@ static int engine_lock(const char *data_dir, const struct store_batch *b, struct
 	return fd;
 }
 
-static void engine_unlock(int fd)
+void engine_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd); /* releases the flock */
-}
-
-/* ---- users ---------------------------------------------------------------------- */
-
-/* Stop users still in from (Queued, or Syncing with no run left). */
-static int engine_users_stop(struct store *st, int64_t batch_id, struct mf_error *err)
-{
-	struct store_user *us = NULL;
-	size_t n = 0;
-	int rc;
-
-	rc = store_user_list(st, batch_id, &us, &n, err);
-	if (rc != 0)
-		return rc;
-	rc = store_begin(st, err);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (us[i].status == STORE_USER_QUEUED || us[i].status == STORE_USER_SYNCING)
-			rc = store_user_set_status(st, us[i].id, STORE_USER_STOPPED,
-						   us[i].stats.last_error, err);
-	}
-	if (rc == 0)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	store_user_list_free(&us, n);
-	return rc;
-}
-
-/* Queue the users to run; *queued_r counts them (with those already
- * Queued), *total_r all users. */
-static int engine_users_queue(struct engine_run *run, struct store *st, int64_t *queued_r,
-			      int64_t *total_r, struct mf_error *err)
-{
-	struct store_user *us = NULL;
-	size_t n = 0;
-	int rc;
-
-	*queued_r = 0;
-	rc = store_user_list(st, run->batch.id, &us, &n, err);
-	if (rc != 0)
-		return rc;
-	*total_r = (int64_t)n;
-	rc = store_begin(st, err);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct store_user *u = &us[i];
-		enum store_user_status s = u->status;
-
-		if (s == STORE_USER_QUEUED) {
-			(*queued_r)++;
-			continue;
-		}
-		if (s != STORE_USER_FAILED && s != STORE_USER_STOPPED && s != STORE_USER_SYNCING &&
-		    !(s == STORE_USER_SYNCED && run->o.resync))
-			continue;
-		u->stats.attempts = 0;
-		u->stats.next_attempt_at = 0;
-		rc = store_user_update_stats(st, u->id, &u->stats, err);
-		if (rc == 0)
-			rc = store_user_set_status(st, u->id, STORE_USER_QUEUED,
-						   u->stats.last_error, err);
-		(*queued_r)++;
-	}
-	if (rc == 0)
-		rc = store_commit(st, err);
-	else
-		store_rollback(st);
-	store_user_list_free(&us, n);
-	return rc;
 }
 
 /* ---- workers ------------------------------------------------------------------------ */
@@ -223,6 +161,7 @@ static int engine_users_queue(struct engine_run *run, struct store *st, int64_t 
 static void *engine_worker(void *arg)
 {
 	struct engine_run *run = arg;
+	const struct engine_pass_def *pd = engine_pass_def(run->pass);
 	struct mf_error err = {0, ""};
 	struct store *st = NULL;
 
@@ -236,8 +175,8 @@ static void *engine_worker(void *arg)
 		struct store_user u;
 		int rc;
 
-		rc = store_user_claim(st, run->batch.id, STORE_USER_QUEUED, STORE_USER_SYNCING,
-				      time(NULL), &u, &err);
+		rc = store_user_claim(st, run->batch.id, pd->queue, pd->active, time(NULL), &u,
+				      &err);
 		if (rc == 0) {
 			engine_user_run(run, st, &u);
 			store_user_clear(&u);
@@ -248,10 +187,13 @@ static void *engine_worker(void *arg)
 			break;
 		}
 		mf_error_clear(&err);
-		if (run->o.no_wait)
+		/* Nobody due now. Wait for users retried later: every Queued
+		 * one of an initial pass, every Synced one a completion owes;
+		 * an incremental pass leaves them to their schedule. */
+		if (run->o.no_wait || run->pass == ENGINE_PASS_INCREMENTAL)
 			break;
 		rc = store_batch_user_counts(st, run->batch.id, counts, &err);
-		if (rc != 0 || counts[STORE_USER_QUEUED] == 0)
+		if (rc != 0 || counts[pd->queue] == 0)
 			break;
 		mf_error_clear(&err);
 		engine_run_sleep(run, ENGINE_IDLE_MS);
@@ -266,15 +208,23 @@ static void *engine_worker(void *arg)
 	return NULL;
 }
 
+/* The endpoint's limit for the pass: MaxConcurrentMigrations for the
+ * initial sync, MaxConcurrentIncrementalSyncs for the others. */
+static int64_t engine_ep_limit(const struct store_endpoint *ep, enum engine_pass pass)
+{
+	if (pass == ENGINE_PASS_INITIAL)
+		return ep->max_concurrent_migrations > 0 ? ep->max_concurrent_migrations
+							 : ENDPOINT_DEFAULT_MAX_MIGRATIONS;
+	return ep->max_concurrent_incremental_syncs > 0 ? ep->max_concurrent_incremental_syncs
+							: ENDPOINT_DEFAULT_MAX_INCREMENTAL;
+}
+
 static int engine_worker_count(const struct engine_run *run, int64_t queued)
 {
-	int64_t n = run->src_ep.max_concurrent_migrations > 0
-			? run->src_ep.max_concurrent_migrations
-			: ENDPOINT_DEFAULT_MAX_MIGRATIONS;
+	int64_t n = engine_ep_limit(&run->src_ep, run->pass);
 
-	if (run->has_tgt_ep && run->tgt_ep.max_concurrent_migrations > 0 &&
-	    run->tgt_ep.max_concurrent_migrations < n)
-		n = run->tgt_ep.max_concurrent_migrations;
+	if (run->has_tgt_ep && engine_ep_limit(&run->tgt_ep, run->pass) < n)
+		n = engine_ep_limit(&run->tgt_ep, run->pass);
 	if (run->o.max_workers > 0 && run->o.max_workers < n)
 		n = run->o.max_workers;
 	if (queued < n)
@@ -335,87 +285,64 @@ static void engine_workers_run(struct engine_run *run, struct store *st, int n)
 	free(th);
 }
 
-/* ---- the batch's end ---------------------------------------------------------------- */
-
-static int engine_batch_end(struct engine_run *run, struct store *st, struct mf_error *err)
-{
-	const struct engine_progress_cb *cb = run->o.progress;
-	int64_t counts[STORE_USER_NSTATUS], total = 0, skipped = 0;
-	enum store_batch_status status;
-	struct store_user *us = NULL;
-	struct store_batch b = {0};
-	char *msg = NULL;
-	size_t n = 0;
-	int rc;
-
-	rc = store_batch_get_id(st, run->batch.id, &b, err);
-	if (rc == 0 && (atomic_load(&run->stop) || b.status == STORE_BATCH_STOPPING))
-		atomic_store(&run->stop, true);
-	store_batch_clear(&b);
-	if (rc == 0 && atomic_load(&run->stop))
-		rc = engine_users_stop(st, run->batch.id, err);
-	if (rc == 0)
-		rc = store_user_list(st, run->batch.id, &us, &n, err);
-	if (rc != 0)
-		return rc;
-	memset(counts, 0, sizeof(counts));
-	for (size_t i = 0; i < n; i++) {
-		counts[us[i].status]++;
-		skipped += us[i].stats.skipped_items > 0;
-	}
-	total = (int64_t)n;
-	store_user_list_free(&us, n);
-	if (atomic_load(&run->stop)) {
-		status = STORE_BATCH_STOPPED;
-	} else if (counts[STORE_USER_QUEUED] > 0 || counts[STORE_USER_SYNCING] > 0) {
-		status = STORE_BATCH_SYNCING; /* users wait for a later attempt */
-	} else if (counts[STORE_USER_FAILED] == total && total > 0) {
-		status = STORE_BATCH_FAILED;
-		msg = xasprintf("all %lld users failed", (long long)total);
-	} else if (counts[STORE_USER_FAILED] > 0 || skipped > 0) {
-		status = STORE_BATCH_SYNCED_WITH_ERRORS;
-		msg = xasprintf("%lld of %lld users failed, %lld with skipped items",
-				(long long)counts[STORE_USER_FAILED], (long long)total,
-				(long long)skipped);
-	} else {
-		status = STORE_BATCH_SYNCED;
-	}
-	rc = store_batch_set_status(st, run->batch.id, status, msg, err);
-	if (rc == 0) {
-		char *ev = xasprintf("batch %s%s%s", store_batch_status_name(status),
-				     msg != NULL ? ": " : "", msg != NULL ? msg : "");
-		struct mf_error e = {0, ""};
-
-		store_event_add(st, run->batch.id, 0,
-				status == STORE_BATCH_SYNCED || status == STORE_BATCH_STOPPED
-				    ? STORE_EVENT_INFO
-				    : STORE_EVENT_WARNING,
-				ev, &e);
-		free(ev);
-	}
-	free(msg);
-	if (rc == 0 && cb != NULL && cb->batch_finished != NULL)
-		cb->batch_finished(cb->ctx, run->batch.name, status, counts);
-	return rc;
-}
-
 /* ---- the public functions ------------------------------------------------------------- */
 
-static int engine_batch_load(struct engine_run *run, struct store *st, const char *name,
-			     struct mf_error *err)
+/* Whether the batch's status allows the pass. */
+static int engine_pass_allowed(struct engine_run *run, struct store *st, struct mf_error *err)
+{
+	const struct store_batch *b = &run->batch;
+	enum store_batch_status s = b->status;
+	int64_t counts[STORE_USER_NSTATUS];
+	bool synced = s == STORE_BATCH_SYNCED || s == STORE_BATCH_SYNCED_WITH_ERRORS ||
+		      s == STORE_BATCH_INCREMENTAL_SYNCING;
+	int rc;
+
+	if (s == STORE_BATCH_REMOVING)
+		return mf_error_set(err, MF_EBUSY, "batch %s is being removed", b->name);
+	switch (run->pass) {
+	case ENGINE_PASS_INITIAL:
+		if (s == STORE_BATCH_COMPLETING || s == STORE_BATCH_COMPLETED ||
+		    s == STORE_BATCH_COMPLETED_WITH_ERRORS)
+			return mf_error_set(err, MF_EINVAL, "batch %s is %s", b->name,
+					    store_batch_status_name(s));
+		return 0;
+	case ENGINE_PASS_INCREMENTAL:
+		if (!synced)
+			return mf_error_set(err, MF_EINVAL,
+					    "batch %s is %s: an incremental sync needs a synced "
+					    "batch",
+					    b->name, store_batch_status_name(s));
+		return 0;
+	case ENGINE_PASS_COMPLETE:
+		if (!synced && s != STORE_BATCH_COMPLETING &&
+		    s != STORE_BATCH_COMPLETED_WITH_ERRORS)
+			return mf_error_set(err, MF_EINVAL,
+					    "batch %s is %s: only a synced batch can be completed",
+					    b->name, store_batch_status_name(s));
+		rc = store_batch_user_counts(st, b->id, counts, err);
+		if (rc == 0 && counts[STORE_USER_QUEUED] + counts[STORE_USER_SYNCING] > 0)
+			rc = mf_error_set(err, MF_EINVAL,
+					  "batch %s is not synced yet (%lld users Queued or "
+					  "Syncing)",
+					  b->name,
+					  (long long)(counts[STORE_USER_QUEUED] +
+						      counts[STORE_USER_SYNCING]));
+		return rc;
+	}
+	return 0;
+}
+
+int engine_batch_load(struct engine_run *run, struct store *st, const char *name,
+		      struct mf_error *err)
 {
 	const struct store_batch *b = &run->batch;
 	int rc;
 
 	rc = store_batch_get(st, name, &run->batch, err);
+	if (rc == 0)
+		rc = engine_pass_allowed(run, st, err);
 	if (rc != 0)
 		return rc;
-	if (b->status == STORE_BATCH_REMOVING)
-		return mf_error_set(err, MF_EBUSY, "batch %s is being removed", b->name);
-	if (b->status == STORE_BATCH_COMPLETING || b->status == STORE_BATCH_COMPLETED ||
-	    b->status == STORE_BATCH_COMPLETED_WITH_ERRORS)
-		return mf_error_set(err, MF_EINVAL, "batch %s is %s", b->name,
-				    store_batch_status_name(b->status));
 	rc = engine_filter_parse(b->opt.include_folders, b->opt.exclude_folders, &run->filter, err);
 	if (rc != 0)
 		return mf_error_prefix(err, "batch %s", b->name);
@@ -442,14 +369,18 @@ static int engine_batch_load(struct engine_run *run, struct store *st, const cha
 	return 0;
 }
 
-int engine_batch_run(struct store *st, const char *data_dir, const char *batch_name,
-		     const struct engine_opts *o, struct mf_error *err)
+/* Run one pass of the batch under its lock (or, when !now, only queue its
+ * users and set its status, for serve to run it). */
+static int engine_batch_pass(struct store *st, const char *data_dir, const char *batch_name,
+			     enum engine_pass pass, const struct engine_opts *o, bool now,
+			     enum store_batch_status *status_r, struct mf_error *err)
 {
 	struct engine_run *run = engine_run_new(data_dir, o);
 	struct store_batch *b = &run->batch;
 	int64_t queued = 0, total = 0;
 	int fd = -1, rc, n;
 
+	run->pass = pass;
 	rc = store_batch_get(st, batch_name, b, err);
 	if (rc == 0) {
 		fd = engine_lock(run->data_dir, b, err);
@@ -460,28 +391,38 @@ int engine_batch_run(struct store *st, const char *data_dir, const char *batch_n
 	if (rc == 0)
 		rc = engine_batch_load(run, st, batch_name, err);
 	if (rc == 0)
-		rc = engine_users_queue(run, st, &queued, &total, err);
+		rc = engine_pass_queue(run, st, &queued, &total, err);
 	if (rc == 0 && total == 0)
 		rc = mf_error_set(err, MF_EINVAL, "batch %s has no users", b->name);
 	if (rc == 0) {
-		b->status = STORE_BATCH_SYNCING;
-		b->started_at = time(NULL);
+		b->status = engine_pass_def(pass)->batch;
+		if (pass == ENGINE_PASS_INITIAL || b->started_at == 0)
+			b->started_at = time(NULL);
 		b->completed_at = 0;
 		free(b->last_error);
 		b->last_error = NULL;
 		rc = store_batch_update(st, b, err);
 	}
 	if (rc == 0) {
-		char *ev = xasprintf("batch started: %lld of %lld users to sync", (long long)queued,
-				     (long long)total);
+		static const char *const what[] = { "started", "incremental sync started",
+						    "completion started" };
+		char *ev = xasprintf("batch %s: %lld of %lld users to sync", what[pass],
+				     (long long)queued, (long long)total);
 		struct mf_error e = {0, ""};
 
 		store_event_add(st, b->id, 0, STORE_EVENT_INFO, ev, &e);
 		free(ev);
+		if (!now) {
+			if (status_r != NULL)
+				*status_r = b->status;
+			engine_unlock(fd);
+			engine_run_free(run);
+			return 0;
+		}
 		n = engine_worker_count(run, queued);
 		if (n > 0)
 			engine_workers_run(run, st, n);
-		rc = engine_batch_end(run, st, err);
+		rc = engine_pass_end(run, st, status_r, err);
 		if (rc == 0 && run->worker_err.code != 0) {
 			/* Users were left undone (Queued, the batch Syncing). */
 			*err = run->worker_err;
@@ -490,6 +431,79 @@ int engine_batch_run(struct store *st, const char *data_dir, const char *batch_n
 	}
 	engine_unlock(fd);
 	engine_run_free(run);
+	return rc;
+}
+
+/* What `batch start` does to the batch: the initial pass, or an
+ * incremental sync for a synced batch with nobody left to copy. */
+static int engine_start_pass(struct store *st, const char *batch_name,
+			     const struct engine_opts *o, enum engine_pass *pass_r,
+			     bool *auto_complete_r, struct mf_error *err)
+{
+	int64_t counts[STORE_USER_NSTATUS];
+	struct store_batch b = {0};
+	int rc;
+
+	*pass_r = ENGINE_PASS_INITIAL;
+	rc = store_batch_get(st, batch_name, &b, err);
+	if (rc == 0)
+		rc = store_batch_user_counts(st, b.id, counts, err);
+	if (rc == 0 &&
+	    (b.status == STORE_BATCH_SYNCED || b.status == STORE_BATCH_SYNCED_WITH_ERRORS ||
+	     b.status == STORE_BATCH_INCREMENTAL_SYNCING) &&
+	    (o == NULL || !o->resync) &&
+	    counts[STORE_USER_QUEUED] + counts[STORE_USER_SYNCING] + counts[STORE_USER_FAILED] +
+		    counts[STORE_USER_STOPPED] ==
+		0)
+		*pass_r = ENGINE_PASS_INCREMENTAL;
+	*auto_complete_r = b.opt.auto_complete;
+	store_batch_clear(&b);
+	return rc;
+}
+
+int engine_batch_run(struct store *st, const char *data_dir, const char *batch_name,
+		     const struct engine_opts *o, struct mf_error *err)
+{
+	enum store_batch_status status = STORE_BATCH_SYNCING;
+	enum engine_pass pass;
+	bool auto_complete;
+	int rc;
+
+	rc = engine_start_pass(st, batch_name, o, &pass, &auto_complete, err);
+	if (rc == 0)
+		rc = engine_batch_pass(st, data_dir, batch_name, pass, o, true, &status, err);
+	if (rc == 0 && auto_complete &&
+	    (status == STORE_BATCH_SYNCED || status == STORE_BATCH_SYNCED_WITH_ERRORS))
+		rc = engine_batch_pass(st, data_dir, batch_name, ENGINE_PASS_COMPLETE, o, true,
+				       NULL, err);
+	return rc;
+}
+
+int engine_batch_incremental(struct store *st, const char *data_dir, const char *batch_name,
+			     const struct engine_opts *o, struct mf_error *err)
+{
+	return engine_batch_pass(st, data_dir, batch_name, ENGINE_PASS_INCREMENTAL, o, true, NULL,
+				 err);
+}
+
+int engine_batch_complete(struct store *st, const char *data_dir, const char *batch_name,
+			  const struct engine_opts *o, struct mf_error *err)
+{
+	return engine_batch_pass(st, data_dir, batch_name, ENGINE_PASS_COMPLETE, o, true, NULL,
+				 err);
+}
+
+int engine_batch_enqueue(struct store *st, const char *data_dir, const char *batch_name,
+			 bool complete, const struct engine_opts *o, struct mf_error *err)
+{
+	enum engine_pass pass = ENGINE_PASS_COMPLETE;
+	bool auto_complete;
+	int rc = 0;
+
+	if (!complete)
+		rc = engine_start_pass(st, batch_name, o, &pass, &auto_complete, err);
+	if (rc == 0)
+		rc = engine_batch_pass(st, data_dir, batch_name, pass, o, false, NULL, err);
 	return rc;
 }
 
@@ -511,6 +525,7 @@ int engine_batch_request_stop(struct store *st, const char *data_dir, const char
 		break;
 	case STORE_BATCH_SYNCING:
 	case STORE_BATCH_INCREMENTAL_SYNCING:
+	case STORE_BATCH_COMPLETING:
 		fd = engine_lock(dir, &b, err);
 		if (fd < 0 && err->code != MF_EBUSY) {
 			rc = err->code;
@@ -520,10 +535,7 @@ int engine_batch_request_stop(struct store *st, const char *data_dir, const char
 			rc = store_batch_set_status(st, b.id, STORE_BATCH_STOPPING, NULL, err);
 		} else {
 			/* Nobody runs it: stop it here and now. */
-			rc = engine_users_stop(st, b.id, err);
-			if (rc == 0)
-				rc = store_batch_set_status(st, b.id, STORE_BATCH_STOPPED, NULL,
-							    err);
+			rc = engine_batch_stop_now(st, b.id, err);
 			engine_unlock(fd);
 		}
 		break;

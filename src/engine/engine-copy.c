@@ -52,6 +52,7 @@ struct engine_fetch {
 	size_t fi;
 	const uint32_t *uids; /* ascending */
 	size_t n;
+	char **names; /* reserved target names, per UID; NULL: none */
 	bool *begun;
 	struct engine_msg *cur; /* between sink begin and end */
 	int rc;			/* our sink's own failure */
@@ -67,21 +68,7 @@ static bool engine_rc_refusal(int rc)
 
 static char *engine_flags_string(const struct mbx_msg_info *info)
 {
-	static const struct {
-		uint32_t flag;
-		const char *name;
-	} names[] = {
-	    {MBX_SEEN, "\\Seen"},	{MBX_ANSWERED, "\\Answered"}, {MBX_FLAGGED, "\\Flagged"},
-	    {MBX_DELETED, "\\Deleted"}, {MBX_DRAFT, "\\Draft"},
-	};
-	struct buf b = BUF_INIT;
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (info->flags & names[i].flag)
-			buf_printf(&b, "%s%s", b.len > 0 ? " " : "", names[i].name);
-	for (size_t i = 0; i < info->keyword_count; i++)
-		buf_printf(&b, "%s%s", b.len > 0 ? " " : "", info->keywords[i]);
-	return buf_steal(&b);
+	return engine_flags_canonical(info->flags, info->keywords, info->keyword_count);
 }
 
 static struct engine_msg *engine_msg_new(struct engine_job *job, size_t fi,
@@ -288,6 +275,45 @@ static void engine_confirmed(struct engine_job *job, struct engine_msg *m,
 		engine_flush(job, false);
 }
 
+/* A message the target did not take: its intent goes (buffered). */
+static void engine_forget_msg(struct engine_job *job, const struct engine_msg *m)
+{
+	const struct engine_todo *t = &job->todo[m->folder];
+	struct store_msgmap *g;
+
+	job->forgets = xreallocarray(job->forgets, job->nforgets + 1, sizeof(*g));
+	g = &job->forgets[job->nforgets++];
+	memset(g, 0, sizeof(*g));
+	g->folder_id = t->folder_id;
+	g->uidvalidity = t->uidvalidity;
+	g->uid = m->uid;
+}
+
+/* A NO that is not about the message: the target is full (the user stops)
+ * or asks us to slow down (retried later). The message did not land. */
+static bool engine_refusal_fault(struct engine_job *job, struct engine_msg *m, int rc,
+				 const struct mf_error *err)
+{
+	enum engine_fault fault = engine_fault_of(rc, err != NULL ? err->msg : NULL, NULL);
+	struct mf_error e;
+
+	if (fault != ENGINE_FAULT_QUOTA && fault != ENGINE_FAULT_THROTTLE)
+		return false;
+	engine_forget_msg(job, m);
+	if (err != NULL)
+		e = *err;
+	else
+		mf_error_set(&e, rc, "refused by the target");
+	if (fault == ENGINE_FAULT_QUOTA) {
+		engine_quota_error(&e);
+		engine_fatal(job, rc, &e);
+	} else if (job->conn_rc == 0) {
+		job->conn_rc = rc;
+		job->conn_err = e;
+	}
+	return true;
+}
+
 static void engine_append_done(void *ctx, uint64_t token, int rc, const struct mbx_appended *out,
 			       const struct mf_error *err)
 {
@@ -299,7 +325,8 @@ static void engine_append_done(void *ctx, uint64_t token, int rc, const struct m
 	if (rc == 0) {
 		engine_confirmed(job, m, out);
 	} else if (engine_rc_refusal(rc)) {
-		engine_refused(job, m, rc, err);
+		if (!engine_refusal_fault(job, m, rc, err))
+			engine_refused(job, m, rc, err);
 	} else if (job->conn_rc == 0) {
 		/* Landed or not, nobody knows: the intent stays. */
 		job->conn_rc = rc;
@@ -380,8 +407,15 @@ static int engine_sink_begin(void *ctx, const struct mbx_msg_info *info, struct 
 					   "of %lld bytes",
 					   (unsigned long long)info->size, (long long)max);
 	} else {
-		rc = job->tgt->drv->append_begin(job->tgt, job->plan.folders[f->fi].target, info,
-						 m->token, &m->ap, &e);
+		const char *name = f->names != NULL ? f->names[at - f->uids] : NULL;
+
+		if (name != NULL)
+			rc = job->tgt->drv->append_begin_named(job->tgt,
+							       job->plan.folders[f->fi].target,
+							       info, name, m->token, &m->ap, &e);
+		else
+			rc = job->tgt->drv->append_begin(job->tgt, job->plan.folders[f->fi].target,
+							 info, m->token, &m->ap, &e);
 		if (rc != 0 && !engine_rc_refusal(rc)) {
 			f->begun[at - f->uids] = false; /* nothing reached the target */
 			engine_msg_free(m);
@@ -450,6 +484,13 @@ static int engine_sink_end(void *ctx, struct mf_error *err)
 
 /* ---- one folder ------------------------------------------------------------------------- */
 
+static void engine_names_free(char **names, size_t n)
+{
+	for (size_t k = 0; names != NULL && k < n; k++)
+		free(names[k]);
+	free(names);
+}
+
 /* The messages of a chunk the source did not deliver: their intents go. */
 static void engine_forget_unbegun(struct engine_job *job, const struct engine_todo *t,
 				  const struct engine_fetch *f)
@@ -476,9 +517,17 @@ static int engine_chunk(struct engine_job *job, size_t fi, size_t n, struct mf_e
 	struct engine_fetch f = {0};
 	int rc;
 
+	/* A target that names messages beforehand has the names recorded in
+	 * the intents, to find them by name after a crash. */
+	if (job->tgt->drv->reserve_name != NULL && job->tgt->drv->append_begin_named != NULL) {
+		f.names = xcalloc(n, sizeof(*f.names));
+		for (size_t k = 0; k < n; k++)
+			f.names[k] = job->tgt->drv->reserve_name(job->tgt);
+	}
 	/* The chunk's intents are durable before any of its bytes move. */
-	rc = engine_flush_intents(job, false, t, t->pos, n);
+	rc = engine_flush_intents(job, false, t, t->pos, n, f.names);
 	if (rc != 0) {
+		engine_names_free(f.names, n);
 		if (err != NULL)
 			*err = job->fatal_err;
 		return rc;
@@ -508,6 +557,7 @@ static int engine_chunk(struct engine_job *job, size_t fi, size_t n, struct mf_e
 	}
 	engine_forget_unbegun(job, t, &f);
 	free(f.begun);
+	engine_names_free(f.names, n);
 	if (rc != 0 && f.rc != 0 && err != NULL)
 		*err = f.err;
 	if (rc == 0 && job->conn_rc != 0) {

@@ -1,6 +1,8 @@
 /* engine-scan.c: listing a folder against the message map and the skipped
  * items (what is left to copy, and the totals), recording skipped items
- * with the item limits, and settling intents left behind.
+ * with the item limits. A synced user's folders are listed incrementally
+ * (engine-incr.c); a folder whose UIDVALIDITY changed is first matched by
+ * content (engine-recover.c).
  *
  * A folder's listing is kept as two arrays (UIDs and sizes) of what
  * remains, a few bytes per message; the messages themselves are never
@@ -129,6 +131,7 @@ struct engine_scan {
 	size_t fi;
 	bool first;
 	size_t cap;
+	uint32_t listed; /* every message the listing gave */
 	int rc;
 	struct mf_error err;
 };
@@ -156,6 +159,7 @@ static int engine_scan_one(void *ctx, const struct mbx_msg_info *info)
 	struct store_msgmap m = {0};
 	int rc;
 
+	s->listed++;
 	if (info->uid > t->max_uid)
 		t->max_uid = info->uid;
 	if (o->received_after > 0 && (int64_t)info->internaldate < o->received_after)
@@ -201,68 +205,73 @@ static int engine_scan_one(void *ctx, const struct mbx_msg_info *info)
 	return 0;
 }
 
-/* Record the folder's state; sets t->folder_id. */
+/* Record the folder's state (after a UIDVALIDITY change, once the map is
+ * matched by content); sets t->folder_id. *prev gets the state as it was
+ * (zeroed for a new folder). A synced user's folder keeps its UIDNEXT,
+ * HIGHESTMODSEQ and count until it is done (*incr_r). */
 static int engine_folder_row(struct engine_job *job, size_t fi, const struct mbx_folder_state *fs,
-			     struct mf_error *err)
+			     struct store_folder *prev, bool *incr_r, struct mf_error *err)
 {
 	const struct engine_folder_plan *p = &job->plan.folders[fi];
 	struct store_folder row = {0};
 	int rc;
 
+	*incr_r = false;
+	memset(prev, 0, sizeof(*prev));
 	rc = store_folder_get(job->st, job->u.id, p->source, &row, err);
 	if (rc == MF_ENOTFOUND) {
 		row.user_id = job->u.id;
 		row.source_name = xstrdup(p->source);
 	} else if (rc != 0) {
-		return rc;
-	} else if (row.uidvalidity != 0 && row.uidvalidity != fs->uidvalidity) {
-		engine_event(job, STORE_EVENT_WARNING,
-			     "UIDVALIDITY of %s changed from %lld to %u: its messages count as new",
-			     p->source, (long long)row.uidvalidity, fs->uidvalidity);
+		return engine_fatal(job, rc, err);
+	} else {
+		*prev = row;
+		prev->source_name = xstrdup(row.source_name);
+		prev->target_name = row.target_name != NULL ? xstrdup(row.target_name) : NULL;
+		job->todo[fi].folder_id = row.id;
 	}
+	if (rc == 0 && row.uidvalidity != 0 && row.uidvalidity != fs->uidvalidity) {
+		engine_event(job, STORE_EVENT_WARNING,
+			     "UIDVALIDITY of %s changed from %lld to %u: matching its messages "
+			     "with what was copied",
+			     p->source, (long long)row.uidvalidity, fs->uidvalidity);
+		rc = engine_recover_uidvalidity(job, fi, row.uidvalidity, err);
+		if (rc != 0) {
+			store_folder_clear(&row);
+			return rc;
+		}
+	} else if (rc == 0 && job->incremental) {
+		*incr_r = true;
+	}
+	rc = 0;
 	free(row.target_name);
 	row.target_name = xstrdup(p->target);
 	row.uidvalidity = fs->uidvalidity;
-	row.uidnext = fs->uidnext;
-	row.highestmodseq = (int64_t)fs->highestmodseq;
-	row.message_count = fs->count;
+	if (!*incr_r) {
+		row.uidnext = fs->uidnext;
+		row.highestmodseq = (int64_t)fs->highestmodseq;
+		row.message_count = fs->count;
+	}
 	rc = store_folder_put(job->st, &row, err);
 	job->todo[fi].folder_id = row.id;
 	store_folder_clear(&row);
-	return rc;
+	return rc != 0 ? engine_fatal(job, rc, err) : 0;
 }
 
-int engine_folder_scan(struct engine_job *job, size_t fi, struct mf_error *err)
+int engine_scan_list(struct engine_job *job, size_t fi, uint32_t from_uid, bool first,
+		     uint32_t *listed_r, struct mf_error *err)
 {
 	const struct engine_folder_plan *p = &job->plan.folders[fi];
 	struct engine_todo *t = &job->todo[fi];
 	struct engine_scan s = {0};
-	struct mbx_folder_state fs = {0};
 	int rc;
 
-	if (p->noselect) {
-		t->scanned = true;
-		t->done = true;
-		return 0;
-	}
-	rc = job->src->drv->folder_state(job->src, p->source, &fs, err);
-	if (rc != 0)
-		return rc;
-	t->uidvalidity = fs.uidvalidity;
-	t->uidnext = fs.uidnext;
-	t->source_count = fs.count;
-	rc = engine_folder_row(job, fi, &fs, err);
-	if (rc != 0)
-		return engine_fatal(job, rc, err);
-	free(t->uids);
-	free(t->sizes);
-	t->uids = NULL;
-	t->sizes = NULL;
-	t->count = t->pos = 0;
 	s.job = job;
 	s.fi = fi;
-	s.first = !t->scanned;
-	rc = job->src->drv->list_messages(job->src, p->source, 1, engine_scan_one, &s, err);
+	s.first = first;
+	rc = job->src->drv->list_messages(job->src, p->source, from_uid, engine_scan_one, &s, err);
+	if (listed_r != NULL)
+		*listed_r = s.listed;
 	if (s.rc != 0) {
 		rc = s.rc;
 		if (job->fatal_rc == 0)
@@ -288,46 +297,52 @@ int engine_folder_scan(struct engine_job *job, size_t fi, struct mf_error *err)
 			}
 		break;
 	}
+	return 0;
+}
+
+int engine_folder_scan(struct engine_job *job, size_t fi, struct mf_error *err)
+{
+	const struct engine_folder_plan *p = &job->plan.folders[fi];
+	struct engine_todo *t = &job->todo[fi];
+	struct mbx_folder_state fs = {0};
+	struct store_folder prev = {0};
+	bool incr = false, first = !t->scanned;
+	int rc;
+
+	if (p->noselect) {
+		t->scanned = true;
+		t->done = true;
+		return 0;
+	}
+	rc = job->src->drv->folder_state(job->src, p->source, &fs, err);
+	if (rc != 0)
+		return rc;
+	t->uidvalidity = fs.uidvalidity;
+	t->uidnext = fs.uidnext;
+	t->source_count = fs.count;
+	t->highestmodseq = fs.highestmodseq;
+	t->incr = false;
+	rc = engine_folder_row(job, fi, &fs, &prev, &incr, err);
+	if (rc != 0) {
+		/* A store failure is fatal; a source failure is retried. */
+		store_folder_clear(&prev);
+		return job->fatal_rc != 0 ? job->fatal_rc : rc;
+	}
+	free(t->uids);
+	free(t->sizes);
+	t->uids = NULL;
+	t->sizes = NULL;
+	t->count = t->pos = 0;
+	t->max_uid = 0;
+	if (incr)
+		rc = engine_folder_incremental(job, fi, &prev, err);
+	else
+		rc = engine_scan_list(job, fi, 1, first, NULL, err);
+	store_folder_clear(&prev);
+	if (rc != 0)
+		return rc;
 	t->scanned = true;
 	t->rescan = false;
 	return 0;
 }
 
-/* ---- intents left behind ------------------------------------------------------------------ */
-
-int engine_intents_settle(struct engine_job *job, struct mf_error *err)
-{
-	struct store_msgmap *ms = NULL;
-	size_t n = 0;
-	int rc;
-
-	rc = engine_flush(job, false);
-	if (rc != 0) {
-		if (err != NULL)
-			*err = job->fatal_err;
-		return rc;
-	}
-	rc = store_msgmap_list_intents(job->st, job->u.id, &ms, &n, err);
-	if (rc != 0 || n == 0)
-		return rc;
-	/* TODO(incremental sync): reconcile against the target (APPENDUID,
-	 * content hash) instead: a message whose append landed just before
-	 * the crash or the lost connection is copied a second time here. */
-	rc = store_begin(job->st, err);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		rc = store_msgmap_forget(job->st, ms[i].folder_id, ms[i].uidvalidity, ms[i].uid,
-					 err);
-		if (rc == MF_ENOTFOUND)
-			rc = 0;
-	}
-	if (rc == 0)
-		rc = store_commit(job->st, err);
-	else
-		store_rollback(job->st);
-	if (rc == 0)
-		engine_event(job, STORE_EVENT_INFO,
-			     "%zu message%s whose copy was interrupted will be copied again", n,
-			     n == 1 ? "" : "s");
-	store_msgmap_list_free(&ms, n);
-	return rc;
-}

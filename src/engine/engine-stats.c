@@ -104,7 +104,7 @@ static void engine_pending_clear(struct engine_job *job)
 }
 
 int engine_flush_intents(struct engine_job *job, bool stats, const struct engine_todo *t,
-			 size_t pos, size_t n)
+			 size_t pos, size_t n, char *const *names)
 {
 	struct mf_error err = {0, ""};
 	int64_t now = mf_now_ms();
@@ -133,6 +133,7 @@ int engine_flush_intents(struct engine_job *job, bool stats, const struct engine
 		m.uidvalidity = t->uidvalidity;
 		m.uid = t->uids[pos + k];
 		m.size = (int64_t)t->sizes[pos + k];
+		m.location = names != NULL ? names[k] : NULL;
 		rc = store_msgmap_put_intent(job->st, &m, &err);
 	}
 	if (rc == 0 && stats)
@@ -153,7 +154,7 @@ int engine_flush_intents(struct engine_job *job, bool stats, const struct engine
 
 int engine_flush(struct engine_job *job, bool stats)
 {
-	return engine_flush_intents(job, stats, NULL, 0, 0);
+	return engine_flush_intents(job, stats, NULL, 0, 0, NULL);
 }
 
 /* ---- progress ------------------------------------------------------------------------ */

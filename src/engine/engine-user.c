@@ -1,15 +1,16 @@
-/* engine-user.c: one migration user's run, from claimed (Syncing) to its
- * end: Synced, Failed, Stopped, or Queued again for a later attempt.
+/* engine-user.c: one migration user's run, from claimed (Syncing,
+ * IncrementalSyncing, Completing) to its end (engine-pass.c says which).
  *
  * Steps, resumable after a lost connection: open the source and the
- * target; list the source folders and plan them (engine-folders.h);
- * create the target folders; list every planned folder against the
- * message map (totals first, so the percentage means something from the
- * start); copy folder after folder (engine-copy.c). A failure to connect
- * before anything was opened sends the user back to Queued with a backoff
- * (engine.h); a failure later is retried by reconnecting (the folder is
- * listed again and resumes from the message map) within the reconnect
- * budget.
+ * target; settle the intents left behind (engine-reconcile.c); list the
+ * source folders and plan them (engine-folders.h), recovering renamed
+ * folders; create the target folders; list every planned folder against
+ * the message map (totals first, so the percentage means something from
+ * the start; incrementally for a synced user); copy folder after folder
+ * (engine-copy.c). A failure to connect before anything was opened sends
+ * the user back to its queue with a backoff (engine.h); a failure later is
+ * retried by reconnecting (the folder is listed again and resumes from the
+ * message map) within the reconnect or throttle budget (engine-retry.c).
  */
 #include "engine/engine-private.h"
 
@@ -57,6 +58,12 @@ static int engine_connect(struct engine_job *job, struct mf_error *err)
 		engine_target_attach(job);
 	}
 	job->opened_once = true;
+	if (job->need_settle) {
+		rc = engine_intents_settle(job, err);
+		if (rc != 0)
+			return job->fatal_rc != 0 ? job->fatal_rc : rc;
+		job->need_settle = false;
+	}
 	return 0;
 }
 
@@ -74,7 +81,11 @@ static int engine_plan(struct engine_job *job, struct mf_error *err)
 	mbx_folder_list_free(&list);
 	job->todo = xcalloc(job->plan.count + 1, sizeof(*job->todo));
 	job->planned = true;
-	return 0;
+	/* Before the target folders are created: a renamed one is renamed. */
+	rc = engine_recover_renames(job, err);
+	if (rc != 0 && job->fatal_rc == 0)
+		rc = engine_side_fail(rc, ENGINE_SOURCE, err);
+	return rc;
 }
 
 static int engine_create_folders(struct engine_job *job, struct mf_error *err)
@@ -97,16 +108,26 @@ static int engine_create_folders(struct engine_job *job, struct mf_error *err)
 	return 0;
 }
 
-/* After a folder is copied: its highest source UID handled. */
+/* After a folder is copied: its highest source UID handled and, after an
+ * incremental listing, the state it was listed in (only now: a crash
+ * before makes the next pass look at the same changes again). */
 static void engine_folder_done(struct engine_job *job, size_t i)
 {
+	const struct engine_todo *t = &job->todo[i];
 	struct store_folder row = {0};
 	struct mf_error err = {0, ""};
 
 	if (job->plan.folders[i].noselect)
 		return;
 	if (store_folder_get(job->st, job->u.id, job->plan.folders[i].source, &row, &err) == 0) {
-		row.last_uid = job->todo[i].max_uid;
+		if (t->max_uid > row.last_uid || !t->incr)
+			row.last_uid = t->max_uid;
+		if (t->incr) {
+			row.uidvalidity = t->uidvalidity;
+			row.uidnext = t->uidnext;
+			row.highestmodseq = (int64_t)t->highestmodseq;
+			row.message_count = t->source_count;
+		}
 		if (store_folder_put(job->st, &row, &err) != 0)
 			engine_fatal(job, err.code, &err);
 	}
@@ -164,34 +185,53 @@ static int engine_work(struct engine_job *job, struct mf_error *err)
 	int rc;
 
 	for (;;) {
+		enum engine_fault fault;
+		int64_t suggested, delay;
+		int n, budget;
+
 		rc = engine_step(job, err);
 		if (rc == 0 || job->stopping || job->fatal_rc != 0)
 			return rc;
-		if (!job->opened_once && engine_rc_unreachable(rc))
+		fault = engine_fault_of(rc, err->msg, &suggested);
+		if (fault == ENGINE_FAULT_QUOTA) {
+			engine_quota_error(err);
+			return engine_fatal(job, rc, err);
+		}
+		if (!job->opened_once &&
+		    (engine_rc_unreachable(rc) || fault == ENGINE_FAULT_THROTTLE))
 			return rc; /* back to the queue */
-		if (!engine_rc_retry(rc))
+		if (fault != ENGINE_FAULT_RETRY && fault != ENGINE_FAULT_THROTTLE)
 			return rc;
-		job->reconnects++;
+		if (fault == ENGINE_FAULT_THROTTLE) {
+			n = ++job->throttles;
+			budget = o->throttle_budget;
+		} else {
+			n = ++job->reconnects;
+			budget = o->reconnect_budget;
+		}
 		job->u.stats.transient_errors++;
-		if (o->reconnect_budget < 0 || job->reconnects > o->reconnect_budget) {
-			if (o->reconnect_budget > 0)
-				mf_error_prefix(err, "gave up after %d reconnect%s",
-						o->reconnect_budget,
-						o->reconnect_budget == 1 ? "" : "s");
+		if (budget < 0 || n > budget) {
+			if (budget > 0)
+				mf_error_prefix(err, "gave up after %d %s%s", budget,
+						fault == ENGINE_FAULT_THROTTLE ? "throttled attempt"
+									       : "reconnect",
+						budget == 1 ? "" : "s");
 			return rc;
 		}
-		engine_event(job, STORE_EVENT_WARNING, "%s; reconnecting (%d of %d)", err->msg,
-			     job->reconnects, o->reconnect_budget);
+		delay = engine_retry_delay_ms(job, fault, suggested);
+		engine_event(job, STORE_EVENT_WARNING, "%s; %s in %lld ms (%d of %d)", err->msg,
+			     fault == ENGINE_FAULT_THROTTLE ? "throttled: trying again"
+							    : "reconnecting",
+			     (long long)delay, n, budget);
 		engine_close(job);
-		engine_run_sleep(job->run, (int64_t)o->reconnect_delay_ms * job->reconnects);
+		engine_flush(job, true);
+		engine_run_sleep(job->run, delay);
 		if (atomic_load(&job->run->stop)) {
 			job->stopping = true;
 			return 0;
 		}
 		job->conn_rc = 0;
-		rc = engine_intents_settle(job, err);
-		if (rc != 0)
-			return engine_fatal(job, rc, err);
+		job->need_settle = true;
 		/* Folders are created again (cheap when they exist: one may have
 		 * gone); the folder being copied is listed again. */
 		for (size_t i = 0; i < job->plan.count; i++)
@@ -207,54 +247,21 @@ static void engine_finish(struct engine_job *job, int rc, struct mf_error *err)
 	struct engine_run *run = job->run;
 	struct store_user_stats *s = &job->u.stats;
 	const struct engine_progress_cb *cb = run->o.progress;
+	const struct engine_pass_def *pd = engine_pass_def(run->pass);
 	enum store_user_status status;
 	const char *msg = NULL;
 	struct mf_error e = {0, ""};
 	int64_t now = time(NULL);
 
-	if (job->fatal_rc != 0) {
-		status = STORE_USER_FAILED;
-		msg = job->fatal_err.msg;
-	} else if (job->stopping) {
-		status = STORE_USER_STOPPED;
-	} else if (rc == 0) {
-		status = STORE_USER_SYNCED;
-	} else if (!job->opened_once && engine_rc_unreachable(rc) &&
-		   s->attempts + 1 < run->o.max_attempts) {
-		uint64_t seed = (uint64_t)mf_now_ms() ^ ((uint64_t)job->u.id << 32);
-
-		status = STORE_USER_QUEUED;
-		s->attempts++;
-		s->next_attempt_at = now + engine_backoff_ms(s->attempts, run->o.backoff_base_ms,
-							     run->o.backoff_max_ms, &seed) /
-					       1000;
-		msg = err->msg;
-	} else {
-		status = STORE_USER_FAILED;
-		if (!job->opened_once && engine_rc_unreachable(rc)) {
-			/* "source: unreachable after 6 attempts: connection refused" */
-			bool side = strncmp(err->msg, "source: ", 8) == 0 ||
-				    strncmp(err->msg, "target: ", 8) == 0;
-			char *words = xstrdup(err->msg);
-
-			s->attempts++;
-			mf_error_set(err, rc, "%.*sunreachable after %d attempt%s: %s",
-				     side ? 8 : 0, words, s->attempts, s->attempts == 1 ? "" : "s",
-				     words + (side ? 8 : 0));
-			free(words);
-		}
-		msg = err->msg;
-	}
+	status = engine_pass_user_end(job, rc, err, &msg);
 	job->u.status = status;
 	engine_set_folder(job, NULL);
-	free(s->last_error);
-	s->last_error = msg != NULL ? xstrdup(msg) : NULL;
-	if (status != STORE_USER_QUEUED)
-		s->ended_at = now;
-	if (status == STORE_USER_SYNCED) {
-		s->last_sync_at = now;
-		s->attempts = 0;
-		s->next_attempt_at = 0;
+	{
+		char *keep = msg != NULL ? xstrdup(msg) : NULL;
+
+		free(s->last_error);
+		s->last_error = keep;
+		msg = keep;
 	}
 	/* The statistics and the status, whatever happened before. */
 	job->fatal_rc = 0;
@@ -262,11 +269,18 @@ static void engine_finish(struct engine_job *job, int rc, struct mf_error *err)
 	if (store_user_set_status(job->st, job->u.id, status, msg, &e) != 0)
 		engine_event(job, STORE_EVENT_ERROR, "cannot record the status %s: %s",
 			     store_user_status_name(status), e.msg);
-	if (status == STORE_USER_QUEUED)
+	if (status == pd->queue && msg != NULL && s->attempts > 0 && !job->stopping)
 		engine_event(job, STORE_EVENT_WARNING, "%s; next attempt in %lld s", msg,
 			     (long long)(s->next_attempt_at - now));
 	else if (msg != NULL)
 		engine_event(job, STORE_EVENT_ERROR, "%s: %s", store_user_status_name(status), msg);
+	else if (run->pass != ENGINE_PASS_INITIAL && !job->stopping)
+		engine_event(job, STORE_EVENT_INFO,
+			     "%s: %lld items synced, %lld skipped; this pass changed the flags of "
+			     "%lld and removed %lld on the target",
+			     store_user_status_name(status), (long long)s->synced_items,
+			     (long long)s->skipped_items, (long long)job->flag_changes,
+			     (long long)job->deletions);
 	else
 		engine_event(job, STORE_EVENT_INFO, "%s: %lld items synced, %lld skipped",
 			     store_user_status_name(status), (long long)s->synced_items,
@@ -275,7 +289,10 @@ static void engine_finish(struct engine_job *job, int rc, struct mf_error *err)
 		struct engine_progress p;
 
 		engine_progress_fill(job, &p);
-		cb->user_finished(cb->ctx, &p, status, msg, s->next_attempt_at);
+		cb->user_finished(cb->ctx, &p, status, msg,
+				  status == STORE_USER_QUEUED || status == pd->queue
+				      ? s->next_attempt_at
+				      : 0);
 	}
 }
 
@@ -286,25 +303,44 @@ void engine_user_run(struct engine_run *run, struct store *st, struct store_user
 	int64_t now_ms = mf_now_ms();
 	int rc;
 
+	static const char *const what[] = { "sync", "incremental sync", "final sync" };
+
 	memset(&job, 0, sizeof(job));
 	job.run = run;
 	job.st = st;
 	job.u = *u;
 	memset(u, 0, sizeof(*u));
-	job.u.status = STORE_USER_SYNCING;
+	job.u.status = engine_pass_def(run->pass)->active;
+	/* A user that was synced has a map to compare with: only what changed
+	 * is looked at (a resync of the initial pass lists everything). */
+	job.incremental = run->pass != ENGINE_PASS_INITIAL;
+	job.need_settle = true;
 	job.u.stats.started_at = time(NULL);
 	job.u.stats.ended_at = 0;
 	job.last_stats_ms = job.last_flush_ms = now_ms;
-	engine_event(&job, STORE_EVENT_INFO, "sync started%s",
+	engine_event(&job, STORE_EVENT_INFO, "%s started%s", what[run->pass],
 		     job.u.stats.attempts > 0 ? " (a new attempt)" : "");
-	rc = engine_intents_settle(&job, &err);
-	if (rc == 0)
-		rc = engine_skipped_load(&job, &err);
+	rc = engine_skipped_load(&job, &err);
 	if (rc != 0)
 		engine_fatal(&job, rc, &err);
 	engine_progress_emit(&job, true);
 	if (rc == 0)
 		rc = engine_work(&job, &err);
+	/* A user stopped early (quota, limit, stop) leaves no intent behind
+	 * when both sides can still tell. */
+	if (job.src != NULL && job.tgt != NULL && job.conn_rc == 0 && !job.need_settle) {
+		struct mf_error e = {0, ""}, ferr = job.fatal_err;
+		int frc = job.fatal_rc;
+
+		job.fatal_rc = 0;
+		if (engine_intents_settle(&job, &e) != 0)
+			engine_event(&job, STORE_EVENT_WARNING,
+				     "intents left for the next run: %s", e.msg);
+		if (frc != 0) {
+			job.fatal_rc = frc;
+			job.fatal_err = ferr;
+		}
+	}
 	engine_close(&job);
 	engine_finish(&job, rc, &err);
 	for (size_t i = 0; i < job.plan.count && job.todo != NULL; i++) {

@@ -46,22 +46,86 @@
  *   - A connection lost mid-folder is reopened and the folder resumed from
  *     the message map, up to reconnect_budget times per run; then Failed.
  *
- * Crash safety (message map): the intents of a whole fetch chunk are
- * committed in one short transaction before the chunk's fetch starts, so
- * every append's intent is durable before its first byte reaches the
- * target. Confirmations are buffered and committed every 200 messages or
- * second, at each chunk boundary and at the end. No transaction is held
- * open across network or disk I/O (writers of other workers would wait).
- * A crash leaves intents whose appends may or may not have landed; at the
- * start of a user's next run they are settled (engine-scan.c
- * engine_intents_settle(): today they are forgotten and the messages
- * copied again, which may duplicate a message whose append completed just
- * before the crash; reconciliation against the target replaces this in
- * the incremental-sync work).
+ * Crash safety (message map; docs/batch-states.md tells it for users):
+ *   1. Intent before the first byte: the intents of a whole fetch chunk
+ *      are committed in one short transaction before the chunk's fetch
+ *      starts. A target that names messages itself before they exist
+ *      (maildir: reserve_name) has each intent record that name as its
+ *      location, and the append uses it (append_begin_named).
+ *   2. Confirmation after the target said so: an append reported rc 0 (the
+ *      file fsynced and renamed into cur/, the directory fsynced; the IMAP
+ *      server's tagged OK) is confirmed with where it landed (APPENDUID,
+ *      file name), its size, SHA-256 and flags. Confirmations are buffered
+ *      and committed every 200 messages or second, at each chunk boundary
+ *      and at the end; a refusal forgets its intent with the skipped item.
+ *      No transaction is held open across network or disk I/O.
+ *   3. Settling, at the start of each user's run and after each reconnect
+ *      (engine_intents_settle), once both sides are open: every intent left
+ *      becomes confirmed (landed) or forgotten (not landed; copied again):
+ *        - with a reserved name (maildir): landed when cur/ or new/ holds a
+ *          file of that name; a partial file in tmp/ is removed;
+ *        - otherwise (IMAP): the target folder is searched for messages of
+ *          the same size (UID SEARCH LARGER/SMALLER); none: forgotten. Else
+ *          the source message is fetched again (streamed, hashed; its
+ *          Message-ID kept) unless the intent has its hash, and the
+ *          target's candidates (narrowed by Message-ID) are fetched and
+ *          hashed: one with the same SHA-256 that no other map row claims
+ *          is the landed copy (confirmed with its UID); none: forgotten.
+ *          A source message that is gone: forgotten. A target without
+ *          find_message: forgotten (the old behaviour; may duplicate).
+ *      So a kill -9 at any instant yields neither a loss (an intent is
+ *      never dropped without looking) nor a duplicate (a landed message is
+ *      found by name or content). Limit: a target that rewrites messages
+ *      (line endings) defeats the hash; such a message is copied again.
+ *
+ * Incremental sync (a user whose last run ended Synced; engine-incr.c):
+ * per folder, EXAMINE gives UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, count.
+ *   - New messages: when UIDNEXT moved past the highest UID handled, the
+ *     messages above it are listed and copied like in the first sync.
+ *   - Flags: with CONDSTORE, nothing when HIGHESTMODSEQ did not move, else
+ *     UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE n); without it, one
+ *     UID FETCH 1:* (UID FLAGS) compared in memory with the folder's map
+ *     (loaded in one query). A message whose flags differ from the map's is
+ *     changed on the target (set_flags) and in the map. A target without
+ *     set_flags, or a message whose target UID is unknown (no UIDPLUS),
+ *     keeps its flags (one warning event per run).
+ *   - Deletions at the source stay on the target, unless the batch has
+ *     sync_deletes: then messages of the map that the source no longer
+ *     lists are expunged on the target (expunge) and forgotten. With
+ *     CONDSTORE the full listing is only read when the message count says
+ *     something went.
+ *   A no-op pass of a 10,000-message folder costs an EXAMINE (CONDSTORE),
+ *   or an EXAMINE and one UID FETCH (UID FLAGS) and one map query.
+ * UIDVALIDITY change at the source (engine-recover.c): the map rows of the
+ * old UIDVALIDITY are matched against the folder's messages by size, then
+ * SHA-256 (the candidates fetched, streamed): matches are re-keyed, the
+ * rest copied. A folder renamed at the source (a new name the map does
+ * not know, an old name the source no longer lists, the same UIDVALIDITY
+ * and most UIDs with the same sizes) takes over the old state; its target
+ * folder is renamed too (rename_folder) when the target has the old name
+ * and not the new one, else it is copied again.
+ *
+ * Faults and throttling (engine-retry.c): after the run began, a lost
+ * connection, a stall (no byte for io_timeout_ms) or a BYE is retried:
+ * both sides are reopened after base * 2^(n-1) ms (reconnect_delay_ms,
+ * capped at retry_max_ms, +-20% jitter), intents settled, the folder
+ * listed again and resumed from the map; reconnect_budget times per run,
+ * then Failed ("gave up after 5 reconnects: <reason>"). Throttling answers
+ * ([UNAVAILABLE], [LIMIT], [INUSE], a BYE speaking of a limit or too many
+ * connections, "Suggested Backoff Time: N milliseconds") wait what the
+ * server suggests (capped at throttle_max_ms) or the backoff, and are
+ * allowed throttle_budget times per run; a throttled APPEND is not a
+ * skipped item, and a throttled open or LOGIN puts the user back in the
+ * queue. Each retry counts in TransientErrorCount. A full target
+ * ([OVERQUOTA], ENOSPC, EDQUOT) stops the user at once: Failed (or
+ * IncrementalFailed / CompletionFailed) with "target mailbox is over
+ * quota: <words>", after the appends in flight are answered and the
+ * intents settled.
  *
  * A batch is run by one process at a time: engine_batch_run() holds an
  * exclusive lock (flock) on <data_dir>/run/batch-<id>.lock, and refuses a
- * batch that another process runs (MF_EBUSY).
+ * batch that another process runs (MF_EBUSY). engine_serve() holds the
+ * lock of each batch while it runs a pass of it.
  */
 #ifndef MF_ENGINE_H
 #define MF_ENGINE_H
@@ -160,7 +224,8 @@ struct engine_opts {
 	int backoff_max_ms;	  /* cap, default 3600000 */
 	int max_attempts;	  /* unreachable attempts before Failed, default 6 */
 	int reconnect_budget;	  /* reconnects per user run, default 5; <0: none */
-	int reconnect_delay_ms;	  /* before reconnect n: n * this, default 1000 */
+	int reconnect_delay_ms;	  /* before reconnect n: this * 2^(n-1) (capped,
+				   * jittered), default 1000 */
 	unsigned fetch_chunk;	  /* UIDs per fetch, default 100 */
 	int stats_interval_ms;	  /* statistics to the store, default 2000 */
 	int progress_interval_ms; /* user_progress calls, default 500 */
@@ -172,15 +237,22 @@ struct engine_opts {
 	const volatile sig_atomic_t *interrupt;
 	engine_open_fn *open; /* NULL: engine_open_default */
 	void *open_ctx;
+	int retry_max_ms;     /* cap of the reconnect backoff, default 60000 */
+	int throttle_budget;  /* throttling answers per user run, default 30;
+			       * <0: none (the first one fails the user) */
+	int throttle_max_ms;  /* cap of a suggested backoff, default 600000 */
 };
 
 /* Run the batch batch_name (see the top of this file). st is the caller's
  * handle, used by this thread only; data_dir is the directory st was
  * opened on (NULL: store_default_data_dir()); o may be NULL.
  *
- * Users in Queued, Failed and Stopped (and, with o->resync, Synced) are
- * run; users found Syncing (left by a crashed run) are run again; users
- * whose attempts count was exhausted start counting again.
+ * This is `batch start`. Users in Queued, Failed and Stopped (and, with
+ * o->resync, Synced) are run; users found Syncing (left by a crashed run)
+ * are run again; users whose attempts count was exhausted start counting
+ * again. A Synced, SyncedWithErrors or IncrementalSyncing batch with none
+ * of those users (and no resync) gets an incremental sync instead
+ * (engine_batch_incremental).
  *
  * Returns 0 when the batch ran (whatever its users' fate: see the batch's
  * status), or: MF_ENOTFOUND (no such batch or endpoint), MF_EBUSY (another
@@ -189,6 +261,48 @@ struct engine_opts {
  * (store). */
 int engine_batch_run(struct store *st, const char *data_dir, const char *batch_name,
 		     const struct engine_opts *o, struct mf_error *err);
+
+/* After the run, a batch that ended Synced or SyncedWithErrors with the
+ * auto_complete option is completed at once (engine_batch_complete).
+ * A Synced user is due for its next incremental sync at next_attempt_at
+ * (its last sync + the batch's incremental_interval).
+ *
+ * engine_batch_incremental: an incremental sync of the batch now: its
+ * Synced and IncrementalFailed users (and users a dead process left
+ * IncrementalSyncing) are made due and run (Synced -> IncrementalSyncing
+ * -> Synced, or IncrementalFailed with the reason); the batch is
+ * IncrementalSyncing meanwhile, then Synced or SyncedWithErrors (a user
+ * Failed or IncrementalFailed, or skipped items). Users that are Queued,
+ * Failed or Stopped are not touched (engine_batch_run is for them). An
+ * unreachable source keeps the user Synced with a backoff; after
+ * max_attempts it is IncrementalFailed. Allowed for a batch that is
+ * Synced, SyncedWithErrors or IncrementalSyncing (left by a crash);
+ * otherwise MF_EINVAL ("batch X is Syncing"). Other returns as
+ * engine_batch_run.
+ *
+ * engine_batch_complete (`batch complete`, Complete-MigrationBatch): a
+ * final incremental sync of every Synced, IncrementalFailed and
+ * CompletionFailed user (Completing -> Completed, or CompletionFailed),
+ * the batch Completing meanwhile, then Completed, or CompletedWithErrors
+ * when a user Failed or CompletionFailed or has skipped items. Unreachable
+ * users wait (Synced, backoff) unless o->no_wait; then the batch stays
+ * Completing and a later call (or serve) finishes it. Allowed for Synced,
+ * SyncedWithErrors, IncrementalSyncing (not running), Completing (resumed)
+ * and CompletedWithErrors (retrying CompletionFailed users); a batch with
+ * users still Queued or Syncing, or Created / Stopped / Failed:
+ * MF_EINVAL ("batch X is not synced yet (2 users Queued)"). */
+int engine_batch_incremental(struct store *st, const char *data_dir, const char *batch_name,
+			     const struct engine_opts *o, struct mf_error *err);
+int engine_batch_complete(struct store *st, const char *data_dir, const char *batch_name,
+			  const struct engine_opts *o, struct mf_error *err);
+
+/* `batch start` / `batch complete` without --wait, for `mailferry serve` to
+ * carry out: the same checks and the same queueing as engine_batch_run
+ * (complete false) or engine_batch_complete (complete true), and the batch
+ * is set Syncing, IncrementalSyncing or Completing; then it returns. serve
+ * resumes a batch in those statuses. Returns as those functions. */
+int engine_batch_enqueue(struct store *st, const char *data_dir, const char *batch_name,
+			 bool complete, const struct engine_opts *o, struct mf_error *err);
 
 /* Ask a running batch to stop. When a process runs it (its lock is held),
  * the status becomes Stopping: the workers end each user as Stopped after
@@ -199,6 +313,44 @@ int engine_batch_run(struct store *st, const char *data_dir, const char *batch_n
  * is not running (Synced)"). MF_ENOTFOUND, MF_EIO. data_dir as above. */
 int engine_batch_request_stop(struct store *st, const char *data_dir, const char *batch_name,
 			      struct mf_error *err);
+
+/* ---- mailferry serve ------------------------------------------------ */
+
+/* Zero means "the default". */
+struct engine_serve_opts {
+	struct engine_opts run; /* for every pass (interrupt, no_wait and
+				 * max_workers are ignored) */
+	int tick_ms;		/* how often the store is looked at, default
+				 * 1000 */
+	bool once;		/* return as soon as nothing runs and nothing
+				 * is due (tests, cron) */
+};
+
+/* The scheduler of `mailferry serve`: until *stop becomes non-zero (a
+ * SIGTERM / SIGINT handler sets it; read every tick), over all batches:
+ *   - a Created batch with auto_start, or whose start_after has come, is
+ *     started (initial pass); a batch Syncing (started by `batch start`
+ *     without --wait, or left by a crash) has its due Queued users run;
+ *   - a Synced / SyncedWithErrors batch whose complete_after has come, or
+ *     that has auto_complete, is completed (Completing); otherwise its
+ *     Synced users whose next incremental sync is due (next_attempt_at,
+ *     set to last sync + incremental_interval) run an incremental pass
+ *     (the batch IncrementalSyncing meanwhile); IncrementalFailed users
+ *     are retried at the same interval;
+ *   - a Stopping batch stops (its users end Stopped).
+ * Users run in two pools per endpoint, as Exchange does: initial syncs
+ * count against the source (and IMAP target) endpoint's
+ * MaxConcurrentMigrations, incremental syncs and completions against its
+ * MaxConcurrentIncrementalSyncs (defaults 20 each), across all batches.
+ * A batch being run by another process (its lock held) is left alone.
+ * On stop, no new user starts; users in flight stop between messages
+ * after their appends are answered and recorded and their intents
+ * settled, and go back to their queue status (Queued, or Synced and due)
+ * with the batch's status left as it was, so the next serve resumes them.
+ * Returns 0 after a stop (or, with once, when idle); MF_EIO when the store
+ * cannot be opened. */
+int engine_serve(const char *data_dir, const struct engine_serve_opts *o,
+		 volatile sig_atomic_t *stop, struct mf_error *err);
 
 /* ---- statistics ------------------------------------------------------- */
 

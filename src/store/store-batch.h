@@ -1,5 +1,6 @@
 /* store-batch.h: batches, migration users, folder state, the message map,
- * skipped items and events (schema version 2).
+ * skipped items and events (schema version 2; version 3 adds indexes for
+ * incremental sync and the functions of its section below).
  *
  * Conventions, as in store.h: every function returns 0 or a negative MF_E*
  * code with err set; records own their strings (malloc'd, NULL when unset)
@@ -291,6 +292,45 @@ void store_msgmap_list_free(struct store_msgmap **msp, size_t count);
 /* Number of done rows of folder_id with uidvalidity (0: any). */
 int store_msgmap_count_done(struct store *st, int64_t folder_id, int64_t uidvalidity,
 			    int64_t *count_r, struct mf_error *err);
+
+/* ---- schema 3: incremental sync, reconciliation, recovery ------------------------ */
+
+/* Load a folder state by id. MF_ENOTFOUND. */
+int store_folder_get_id(struct store *st, int64_t id, struct store_folder *f,
+			struct mf_error *err);
+/* A folder renamed at the source: give the state id its new source and
+ * target names (its message map stays). MF_ENOTFOUND; MF_EEXIST when the
+ * user has a state for source_name already. */
+int store_folder_rename(struct store *st, int64_t id, const char *source_name,
+			const char *target_name, struct mf_error *err);
+/* Move a mapped message to a new key (a UIDVALIDITY change or a rename at
+ * the source), keeping where it landed. MF_ENOTFOUND when the old key is
+ * not mapped, MF_EEXIST when the new one is. Cached statement. */
+int store_msgmap_rekey(struct store *st, int64_t folder_id, int64_t uidvalidity, int64_t uid,
+		       int64_t new_folder_id, int64_t new_uidvalidity, int64_t new_uid,
+		       struct mf_error *err);
+/* Set the flags (NULL: unknown) and, when location is not NULL, the
+ * location of a mapped message (after the target changed its flags).
+ * MF_ENOTFOUND. Cached statement. */
+int store_msgmap_set_target(struct store *st, int64_t folder_id, int64_t uidvalidity,
+			    int64_t uid, const char *flags, const char *location,
+			    struct mf_error *err);
+/* Whether a done row of folder_id already claims a target message: the
+ * same target_uid (when > 0), or the same location (when not NULL;
+ * compared by the part before the first ',' or ':', the maildir unique
+ * name). Cached statement. */
+int store_msgmap_target_used(struct store *st, int64_t folder_id, int64_t target_uid,
+			     const char *location, bool *used_r, struct mf_error *err);
+/* The earliest next_attempt_at of batch_id's users in status, and how many
+ * there are; *at_r 0 and *count_r 0 when none. */
+int store_user_next_due(struct store *st, int64_t batch_id, enum store_user_status status,
+			int64_t *at_r, int64_t *count_r, struct mf_error *err);
+/* Move every user of batch_id in status from to status to, with
+ * next_attempt_at (and, when reset_attempts, attempts 0); *moved_r (may be
+ * NULL) counts them. One statement. */
+int store_user_move_all(struct store *st, int64_t batch_id, enum store_user_status from,
+			enum store_user_status to, int64_t next_attempt_at, bool reset_attempts,
+			int64_t *moved_r, struct mf_error *err);
 
 /* ---- skipped items -------------------------------------------------------------------- */
 

@@ -147,3 +147,58 @@ void store_folder_list_free(struct store_folder **fsp, size_t count)
 	free(*fsp);
 	*fsp = NULL;
 }
+
+int store_folder_get_id(struct store *st, int64_t id, struct store_folder *f,
+			struct mf_error *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	rc = store_sql_prepare(st, FOLDER_SELECT " WHERE id = ?", &stmt, "read a folder state",
+			       err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		rc = store_folder_row(st, stmt, f, err);
+	else if (rc == SQLITE_DONE)
+		rc = mf_error_set(err, MF_ENOTFOUND, "no folder state with id %lld", (long long)id);
+	else
+		rc = store_sql_fail(st, rc, "read a folder state", err);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int store_folder_rename(struct store *st, int64_t id, const char *source_name,
+			const char *target_name, struct mf_error *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (source_name == NULL)
+		return mf_error_set(err, MF_EINVAL, "a folder state needs a source folder name");
+	rc = store_sql_prepare(st,
+			       "UPDATE folder_state SET source_name = ?, target_name = ?,"
+			       " updated_at = ? WHERE id = ?",
+			       &stmt, "rename a folder state", err);
+	if (rc != 0)
+		return rc;
+	store_sql_bind_text(stmt, 1, source_name);
+	store_sql_bind_text(stmt, 2, target_name);
+	sqlite3_bind_int64(stmt, 3, store_now());
+	sqlite3_bind_int64(stmt, 4, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE && sqlite3_changes(st->db) == 0)
+		rc = mf_error_set(err, MF_ENOTFOUND, "no folder state with id %lld", (long long)id);
+	else if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		rc = mf_error_set(err, MF_EEXIST, "the user has a state for folder %s already",
+				  source_name);
+	else
+		rc = store_sql_fail(st, rc, "rename a folder state", err);
+	sqlite3_finalize(stmt);
+	return rc;
+}

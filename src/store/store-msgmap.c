@@ -345,3 +345,105 @@ int store_msgmap_count_done(struct store *st, int64_t folder_id, int64_t uidvali
 	sqlite3_finalize(stmt);
 	return rc;
 }
+
+/* ---- schema 3: incremental sync, reconciliation, recovery ---------------- */
+
+int store_msgmap_rekey(struct store *st, int64_t folder_id, int64_t uidvalidity, int64_t uid,
+		       int64_t new_folder_id, int64_t new_uidvalidity, int64_t new_uid,
+		       struct mf_error *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	rc = store_sql_cached(st, STORE_STMT_MSGMAP_REKEY,
+			      "UPDATE message_map SET folder_id = ?, uidvalidity = ?, uid = ?"
+			      " WHERE folder_id = ? AND uidvalidity = ? AND uid = ?",
+			      &stmt, "re-key a message", err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, new_folder_id);
+	sqlite3_bind_int64(stmt, 2, new_uidvalidity);
+	sqlite3_bind_int64(stmt, 3, new_uid);
+	sqlite3_bind_int64(stmt, 4, folder_id);
+	sqlite3_bind_int64(stmt, 5, uidvalidity);
+	sqlite3_bind_int64(stmt, 6, uid);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE && sqlite3_changes(st->db) == 0)
+		rc = store_msgmap_missing(folder_id, uidvalidity, uid, err);
+	else if (rc == SQLITE_DONE)
+		rc = 0;
+	else if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+		rc = mf_error_set(err, MF_EEXIST, "message UID %lld/%lld of folder %lld is mapped",
+				  (long long)new_uidvalidity, (long long)new_uid,
+				  (long long)new_folder_id);
+	else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		rc = mf_error_set(err, MF_ENOTFOUND, "no folder state with id %lld",
+				  (long long)new_folder_id);
+	else
+		rc = store_sql_fail(st, rc, "re-key a message", err);
+	store_sql_release(stmt);
+	return rc;
+}
+
+int store_msgmap_set_target(struct store *st, int64_t folder_id, int64_t uidvalidity,
+			    int64_t uid, const char *flags, const char *location,
+			    struct mf_error *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	rc = store_sql_cached(st, STORE_STMT_MSGMAP_TARGET,
+			      "UPDATE message_map SET flags = ?,"
+			      " location = coalesce(?, location)"
+			      " WHERE folder_id = ? AND uidvalidity = ? AND uid = ?",
+			      &stmt, "update a message's target", err);
+	if (rc != 0)
+		return rc;
+	store_sql_bind_text(stmt, 1, flags);
+	store_sql_bind_text(stmt, 2, location);
+	sqlite3_bind_int64(stmt, 3, folder_id);
+	sqlite3_bind_int64(stmt, 4, uidvalidity);
+	sqlite3_bind_int64(stmt, 5, uid);
+	return store_msgmap_keyed(st, stmt, folder_id, uidvalidity, uid,
+				  "update a message's target", err);
+}
+
+int store_msgmap_target_used(struct store *st, int64_t folder_id, int64_t target_uid,
+			     const char *location, bool *used_r, struct mf_error *err)
+{
+	size_t blen = location != NULL ? strcspn(location, ",:") : 0;
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*used_r = false;
+	if (target_uid <= 0 && blen == 0)
+		return 0;
+	/* The unique part of a maildir name is what identifies the file: its
+	 * flags (after ':') change. */
+	rc = store_sql_cached(st, STORE_STMT_MSGMAP_USED,
+			      "SELECT 1 FROM message_map WHERE folder_id = ? AND state = 'done'"
+			      " AND ((? > 0 AND target_uid = ?) OR (? > 0"
+			      "  AND substr(location, 1, ?) = substr(?, 1, ?)"
+			      "  AND (length(location) = ? OR substr(location, ? + 1, 1) IN (',', ':'))))"
+			      " LIMIT 1",
+			      &stmt, "look up a target message", err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, folder_id);
+	sqlite3_bind_int64(stmt, 2, target_uid);
+	sqlite3_bind_int64(stmt, 3, target_uid);
+	sqlite3_bind_int64(stmt, 4, (int64_t)blen);
+	sqlite3_bind_int64(stmt, 5, (int64_t)blen);
+	store_sql_bind_text(stmt, 6, location != NULL ? location : "");
+	sqlite3_bind_int64(stmt, 7, (int64_t)blen);
+	sqlite3_bind_int64(stmt, 8, (int64_t)blen);
+	sqlite3_bind_int64(stmt, 9, (int64_t)blen);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*used_r = true;
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE
+		 ? 0
+		 : store_sql_fail(st, rc, "look up a target message", err);
+	store_sql_release(stmt);
+	return rc;
+}

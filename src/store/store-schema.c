@@ -164,9 +164,21 @@ static const char store_schema_v2[] =
 	"CREATE INDEX events_batch ON events (batch_id, id);"
 	"CREATE INDEX events_user ON events (user_id, id);";
 
+/* v3: incremental sync and reconciliation. Matching a message by its
+ * content (after a UIDVALIDITY change or a rename at the source) looks rows
+ * up by hash within a folder; reconciliation asks whether a target message
+ * is already claimed by a row. */
+static const char store_schema_v3[] =
+	"CREATE INDEX message_map_sha256 ON message_map (folder_id, sha256)"
+	" WHERE sha256 IS NOT NULL;"
+	"CREATE INDEX message_map_target ON message_map (folder_id, target_uid)"
+	" WHERE target_uid IS NOT NULL;"
+	"CREATE INDEX migration_users_due ON migration_users (status, next_attempt_at);";
+
 static const char *const store_migrations[] = {
 	store_schema_v1,
 	store_schema_v2,
+	store_schema_v3,
 };
 /* clang-format on */
 

@@ -497,3 +497,62 @@ int store_batch_user_counts(struct store *st, int64_t batch_id, int64_t counts[S
 	sqlite3_finalize(stmt);
 	return rc;
 }
+
+int store_user_next_due(struct store *st, int64_t batch_id, enum store_user_status status,
+			int64_t *at_r, int64_t *count_r, struct mf_error *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*at_r = 0;
+	*count_r = 0;
+	rc = store_sql_prepare(st,
+			       "SELECT coalesce(min(next_attempt_at), 0), count(*)"
+			       " FROM migration_users WHERE batch_id = ? AND status = ?",
+			       &stmt, "read the users due", err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, batch_id);
+	store_sql_bind_text(stmt, 2, store_user_status_name(status));
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*at_r = sqlite3_column_int64(stmt, 0);
+		*count_r = sqlite3_column_int64(stmt, 1);
+		rc = 0;
+	} else {
+		rc = store_sql_fail(st, rc, "read the users due", err);
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int store_user_move_all(struct store *st, int64_t batch_id, enum store_user_status from,
+			enum store_user_status to, int64_t next_attempt_at, bool reset_attempts,
+			int64_t *moved_r, struct mf_error *err)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (moved_r != NULL)
+		*moved_r = 0;
+	if ((unsigned)from >= STORE_USER_NSTATUS || (unsigned)to >= STORE_USER_NSTATUS)
+		return mf_error_set(err, MF_EINVAL, "invalid user status");
+	rc = store_sql_prepare(st,
+			       "UPDATE migration_users SET status = ?, next_attempt_at = ?,"
+			       " attempts = CASE WHEN ? THEN 0 ELSE attempts END, updated_at = ?"
+			       " WHERE batch_id = ? AND status = ?",
+			       &stmt, "move migration users", err);
+	if (rc != 0)
+		return rc;
+	store_sql_bind_text(stmt, 1, store_user_status_name(to));
+	sqlite3_bind_int64(stmt, 2, next_attempt_at);
+	sqlite3_bind_int(stmt, 3, reset_attempts ? 1 : 0);
+	sqlite3_bind_int64(stmt, 4, store_now());
+	sqlite3_bind_int64(stmt, 5, batch_id);
+	store_sql_bind_text(stmt, 6, store_user_status_name(from));
+	rc = store_sql_step_done(st, stmt, "move migration users", err);
+	if (rc == 0 && moved_r != NULL)
+		*moved_r = sqlite3_changes(st->db);
+	sqlite3_finalize(stmt);
+	return rc;
+}
