@@ -96,6 +96,13 @@ static int engine_create_folders(struct engine_job *job, struct mf_error *err)
 
 		if (job->todo[i].created)
 			continue;
+		/* A container only (\Noselect) at the source stays one: the
+		 * target makes the hierarchy when a child is created, as
+		 * the source has it, rather than an empty real folder. */
+		if (p->noselect) {
+			job->todo[i].created = true;
+			continue;
+		}
 		rc = job->tgt->drv->create_folder(job->tgt, p->target, p->role, p->subscribed, err);
 		if (rc == MF_ENO || rc == MF_EBAD || rc == MF_EINVAL) {
 			mf_error_prefix(err, "cannot create folder %s on the target", p->target);

@@ -153,7 +153,6 @@ def test_cmdlets(run, data_dir, server_root, source, tmp_path):
     _verify_store(source, data_dir, server_root, [ALICE, BOB])
 
 
-@pytest.mark.xfail(strict=True, reason="engine creates \\Noselect source parents as real folders")
 def test_noselect_parent_not_made_a_folder(run, data_dir, server_root, source, tmp_path):
     """bob's "Kunden/Übersicht" has no parent on the source ("Kunden" is
     \\Noselect there). Maildir++ can say the same (no .Kunden directory, as
