@@ -62,6 +62,9 @@ enum opt_id {
 	O_OUTPUT,
 	O_BATCH,
 	O_SKIPPED_ITEMS,
+	O_AUTODISCOVER,
+	O_PROTOCOL,
+	O_ALLOW_UNTRUSTED_CANDS,
 };
 
 enum opt_arg { ARG_NONE, ARG_STR, ARG_NUM };
@@ -69,6 +72,9 @@ enum opt_arg { ARG_NONE, ARG_STR, ARG_NUM };
 #define CMD(c) (1u << (c))
 #define CMDS_ALL 0xffffffffu
 #define CMDS_SETTINGS (CMD(CLI_CMD_EP_NEW) | CMD(CLI_CMD_EP_SET) | CMD(CLI_CMD_EP_TEST))
+/* Options the autodiscover command shares with the endpoint commands. */
+#define CMDS_SETTINGS_AD (CMDS_SETTINGS | CMD(CLI_CMD_AUTODISCOVER))
+#define CMDS_DISCOVER (CMD(CLI_CMD_EP_NEW) | CMD(CLI_CMD_AUTODISCOVER))
 
 struct cli_option {
 	const char *name;     /* without the leading "--" */
@@ -93,7 +99,7 @@ static const struct cli_option cli_options[] = {
 	{ "port", 0, O_PORT, ARG_NUM, true, CMDS_SETTINGS, 1, 65535 },
 	{ "security", 0, O_SECURITY, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
 	{ "auth", 0, O_AUTH, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "admin-user", 0, O_ADMIN_USER, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
+	{ "admin-user", 0, O_ADMIN_USER, ARG_STR, true, CMDS_SETTINGS_AD, 0, 0 },
 	{ "impersonation", 0, O_IMPERSONATION, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
 	{ "master-separator", 0, O_MASTER_SEP, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
 	{ "accept-untrusted-certificates", 0, O_ACCEPT_UNTRUSTED, ARG_NONE, true,
@@ -110,9 +116,9 @@ static const struct cli_option cli_options[] = {
 	{ "skip-verification", 0, O_SKIP_VERIFY, ARG_NONE, false,
 	  CMD(CLI_CMD_EP_NEW) | CMD(CLI_CMD_EP_SET), 0, 0 },
 	{ "test-mailbox", 0, O_TEST_MAILBOX, ARG_STR, false, CMDS_SETTINGS, 0, 0 },
-	{ "timeout", 0, O_TIMEOUT, ARG_NUM, false, CMDS_SETTINGS, 1, 3600 },
-	{ "password-stdin", 0, O_PASSWORD_STDIN, ARG_NONE, false, CMDS_SETTINGS, 0, 0 },
-	{ "password-file", 0, O_PASSWORD_FILE, ARG_STR, false, CMDS_SETTINGS, 0, 0 },
+	{ "timeout", 0, O_TIMEOUT, ARG_NUM, false, CMDS_SETTINGS_AD, 1, 3600 },
+	{ "password-stdin", 0, O_PASSWORD_STDIN, ARG_NONE, false, CMDS_SETTINGS_AD, 0, 0 },
+	{ "password-file", 0, O_PASSWORD_FILE, ARG_STR, false, CMDS_SETTINGS_AD, 0, 0 },
 	{ "source", 0, O_SOURCE, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
 	{ "target", 0, O_TARGET, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
 	{ "csv", 0, O_CSV, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
@@ -130,6 +136,10 @@ static const struct cli_option cli_options[] = {
 	{ "output", 0, O_OUTPUT, ARG_STR, false, CMD(CLI_CMD_BATCH_REPORT), 0, 0 },
 	{ "batch", 0, O_BATCH, ARG_STR, false, CMD(CLI_CMD_USER_LIST), 0, 0 },
 	{ "skipped-items", 0, O_SKIPPED_ITEMS, ARG_NONE, false, CMD(CLI_CMD_USER_SHOW), 0, 0 },
+	{ "autodiscover", 0, O_AUTODISCOVER, ARG_NONE, false, CMD(CLI_CMD_EP_NEW), 0, 0 },
+	{ "protocol", 0, O_PROTOCOL, ARG_STR, false, CMDS_DISCOVER, 0, 0 },
+	{ "allow-untrusted-candidates", 0, O_ALLOW_UNTRUSTED_CANDS, ARG_NONE, false, CMDS_DISCOVER,
+	  0, 0 },
 };
 
 #define N_OPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
@@ -225,6 +235,7 @@ static const char *const cli_cmd_labels[CLI_CMD_COUNT] = {
 	[CLI_CMD_BATCH_REPORT] = "batch report",
 	[CLI_CMD_USER_LIST] = "user list",
 	[CLI_CMD_USER_SHOW] = "user show",
+	[CLI_CMD_AUTODISCOVER] = "autodiscover",
 };
 
 /* One option occurrence found in the first step. */
@@ -418,6 +429,11 @@ static int resolve_command(struct cli_opts *o, char **pos, size_t npos, size_t *
 		*args_at = 1;
 		return 0;
 	}
+	if (strcmp(pos[0], "autodiscover") == 0) {
+		o->cmd = CLI_CMD_AUTODISCOVER;
+		*args_at = 1;
+		return 0;
+	}
 	noun = noun_by_name(pos[0]);
 	if (noun == NULL)
 		return mf_error_set(err, MF_EINVAL, "unknown command '%s'", pos[0]);
@@ -442,6 +458,14 @@ static int check_positionals(struct cli_opts *o, char **args, size_t nargs,
 	if (o->cmd == CLI_CMD_VERSION) {
 		if (nargs > 0)
 			return mf_error_set(err, MF_EINVAL, "unexpected argument '%s'", args[0]);
+		return 0;
+	}
+	if (o->cmd == CLI_CMD_AUTODISCOVER) {
+		if (nargs == 0)
+			return mf_error_set(err, MF_EINVAL, "autodiscover needs an EMAIL address");
+		if (nargs > 1)
+			return mf_error_set(err, MF_EINVAL, "unexpected argument '%s'", args[1]);
+		o->name = args[0];
 		return 0;
 	}
 	w = verb_of_cmd(o->cmd);
@@ -542,7 +566,56 @@ static int apply_option(struct cli_opts *o, const struct seen_opt *s, struct mf_
 	case O_OUTPUT: b->output = s->value; break;
 	case O_BATCH: b->batch = s->value; break;
 	case O_SKIPPED_ITEMS: b->skipped_items = true; break;
+	case O_AUTODISCOVER: o->autodiscover = true; break;
+	case O_PROTOCOL:
+		if (strcmp(s->value, "imap") != 0 && strcmp(s->value, "exchange") != 0 &&
+		    strcmp(s->value, "any") != 0)
+			return mf_error_set(err, MF_EINVAL, "--protocol must be imap, exchange or "
+					    "any");
+		o->protocol = s->value;
+		break;
+	case O_ALLOW_UNTRUSTED_CANDS: o->allow_untrusted_cands = true; break;
 	}
+	return 0;
+}
+
+/* The protocol --type asks for: "imap", "exchange", or NULL (unknown). */
+static const char *type_protocol(const char *type)
+{
+	if (type == NULL)
+		return NULL;
+	if (strcmp(type, "imap") == 0)
+		return "imap";
+	if (strcmp(type, "exchange-remote") == 0 || strcmp(type, "outlook-anywhere") == 0)
+		return "exchange";
+	return NULL;
+}
+
+/* endpoint new: --autodiscover needs an address; --protocol and
+ * --allow-untrusted-candidates need --autodiscover; --protocol fits --type. */
+static int check_autodiscover(const struct cli_opts *o, struct mf_error *err)
+{
+	const char *tp = type_protocol(o->set.type);
+	bool cmdlet = o->cmdlet != NULL;
+
+	if (!o->autodiscover) {
+		if (o->protocol != NULL)
+			return mf_error_set(err, MF_EINVAL, "--protocol is used only with %s",
+					    cmdlet ? "-Autodiscover" : "--autodiscover");
+		if (o->allow_untrusted_cands)
+			return mf_error_set(err, MF_EINVAL, "--allow-untrusted-candidates is used "
+					    "only with %s", cmdlet ? "-Autodiscover" : "--autodiscover");
+		return 0;
+	}
+	if (o->set.email_address == NULL || o->set.email_address[0] == '\0')
+		return mf_error_set(err, MF_EINVAL, "%s needs %s (the address to discover the "
+				    "server settings for)",
+				    cmdlet ? "-Autodiscover" : "--autodiscover",
+				    cmdlet ? "-EmailAddress ADDRESS" : "--email-address EMAIL");
+	if (o->protocol != NULL && tp != NULL && strcmp(o->protocol, "any") != 0 &&
+	    strcmp(o->protocol, tp) != 0)
+		return mf_error_set(err, MF_EINVAL, "--protocol %s does not fit --type %s",
+				    o->protocol, o->set.type);
 	return 0;
 }
 
@@ -554,9 +627,11 @@ static int check_combinations(const struct cli_opts *o, struct mf_error *err)
 				    "use only one of --password-stdin and --password-file");
 	if (o->password_file != NULL && o->password_file[0] == '\0')
 		return mf_error_set(err, MF_EINVAL, "--password-file needs a file name");
-	if (o->cmd == CLI_CMD_EP_NEW && o->set.type == NULL)
+	if (o->cmd == CLI_CMD_EP_NEW && o->set.type == NULL && !o->autodiscover)
 		return mf_error_set(err, MF_EINVAL, "endpoint new needs --type (imap, "
 				    "exchange-remote or outlook-anywhere)");
+	if (o->cmd == CLI_CMD_EP_NEW && check_autodiscover(o, err) < 0)
+		return MF_EINVAL;
 	if (o->cmd == CLI_CMD_EP_TEST && o->name != NULL && o->any_setting)
 		return mf_error_set(err, MF_EINVAL, "settings cannot be combined with an endpoint "
 				    "name: test the stored settings, or change them with "

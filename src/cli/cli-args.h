@@ -28,6 +28,9 @@ enum cli_exit {
 	CLI_EXIT_CONFLICT = 4,
 	CLI_EXIT_STATE = 5,
 	CLI_EXIT_UNSUPPORTED = 20,
+	CLI_EXIT_NOT_DISCOVERED = 30,       /* autodiscover: nothing usable */
+	CLI_EXIT_NEEDS_CONFIRMATION = 31,   /* autodiscover: only candidates that
+					     * need --allow-untrusted-candidates */
 };
 
 enum cli_cmd {
@@ -49,6 +52,7 @@ enum cli_cmd {
 	CLI_CMD_BATCH_REPORT,
 	CLI_CMD_USER_LIST,
 	CLI_CMD_USER_SHOW,
+	CLI_CMD_AUTODISCOVER,
 	CLI_CMD_COUNT
 };
 
@@ -115,10 +119,16 @@ struct cli_opts {
 	bool any_setting;            /* at least one setting was given */
 	bool skip_verification;
 	const char *test_mailbox;
-	int timeout_s;               /* 0 = default */
+	int timeout_s;               /* 0 = default; seconds per test stage, or
+				      * per autodiscover request */
 	bool password_stdin;
 	const char *password_file;
 	struct cli_batch_args b;
+
+	/* autodiscover EMAIL (name holds EMAIL), endpoint new --autodiscover */
+	bool autodiscover;           /* endpoint new --autodiscover */
+	const char *protocol;        /* --protocol imap|exchange|any, or NULL */
+	bool allow_untrusted_cands;  /* --allow-untrusted-candidates */
 
 	/* `help WORDS...` / `--help`: the topic words (into the vector). */
 	char **topic;

@@ -7,6 +7,8 @@
 #ifndef MF_CLI_CMD_H
 #define MF_CLI_CMD_H
 
+#include <jansson.h>
+
 #include "cli-args.h"
 #include "engine/engine.h"
 #include "store/store.h"
@@ -28,6 +30,22 @@ int cli_batch_report(const struct cli_opts *o);
 int cli_batch_start(const struct cli_opts *o);
 int cli_user_list(const struct cli_opts *o);     /* cli-user.c */
 int cli_user_show(const struct cli_opts *o);
+
+/* `autodiscover EMAIL` (cli-autodiscover.c): exit 0 when settings were
+ * chosen, 30 when nothing usable was found, 31 when only candidates that
+ * need --allow-untrusted-candidates were; 2 for a malformed address. */
+int cli_autodiscover(const struct cli_opts *o);
+
+/* The discovery step of `endpoint new --autodiscover`: discover the
+ * settings of o->set.email_address and fill the unset fields of ep (what
+ * the line gave wins). admin_pw (may be NULL) goes to POX with
+ * ep->admin_user. Prints what was discovered (not with --json). Returns 0
+ * with *doc_r set to the discovery document (the caller decrefs), or the
+ * exit code after saying why on stderr: 2 (malformed address), 30 or 31
+ * (nothing chosen: the failure text, and the document on stdout with
+ * --json), 1. */
+int cli_autodiscover_endpoint(const struct cli_opts *o, struct store_endpoint *ep,
+			      const char *admin_pw, json_t **doc_r);
 
 /* Run the batch name in the foreground (cli-batch-run.c): progress on
  * stdout (none with --json, which prints the report at the end), Ctrl-C

@@ -133,6 +133,7 @@ static const struct cmdlet_param cmdlet_params[] = {
 	{ "ExchangeServer", P_VALUE, "--exchange-server", NULL, NULL, CL_CFG },
 	{ "RpcProxyServer", P_VALUE, "--rpc-proxy-server", NULL, NULL, CL_CFG },
 	{ "EmailAddress", P_VALUE, "--email-address", NULL, NULL, CL_CFG },
+	{ "Autodiscover", P_SWITCH, "--autodiscover", NULL, NULL, CL(CL_NEW) },
 	{ "MailboxPermission", P_ENUM, "--mailbox-permission", NULL, permission_values, CL_CFG },
 	{ "TestMailbox", P_VALUE, "--test-mailbox", NULL, NULL, CL_CFG },
 	{ "Timeout", P_VALUE, "--timeout", NULL, NULL, CL_CFG },

@@ -25,6 +25,10 @@
 /* Name given to the endpoint of an ad-hoc test (never stored). */
 #define CLI_ADHOC_NAME "ad-hoc"
 
+/* Stands in for the server --autodiscover is to find while the settings
+ * on the line are checked (RFC 6761: .invalid never resolves). */
+#define CLI_DISCOVER_PLACEHOLDER "autodiscover.invalid"
+
 static void set_str(char **dst, const char *v)
 {
 	free(*dst);
@@ -99,6 +103,33 @@ static int complete_endpoint(const struct cli_opts *o, struct store_endpoint *ep
 	if (endpoint_validate(ep, &err) < 0)
 		return cli_usage_error(o, "%s", err.msg);
 	return 0;
+}
+
+/* endpoint new --autodiscover: check what the line gives before the
+ * discovery runs, with a stand-in for the server it is to find, so that a
+ * bad setting is a usage error before anything goes on the network. The
+ * real check follows the discovery. Without --type (the discovery chooses
+ * it) only the name is checked here. */
+static int precheck_discovery(const struct cli_opts *o)
+{
+	struct store_endpoint tmp = { 0 };
+	int rc;
+
+	set_str(&tmp.name, o->name);
+	apply_settings(&tmp, &o->set);
+	if (tmp.type == NULL) {
+		struct mf_error err = { 0 };
+
+		rc = endpoint_validate_name(tmp.name, &err) < 0 ? cli_usage_error(o, "%s", err.msg)
+								 : 0;
+		store_endpoint_clear(&tmp);
+		return rc;
+	}
+	if (tmp.server == NULL && tmp.rpc_proxy_server == NULL)
+		set_str(&tmp.server, CLI_DISCOVER_PLACEHOLDER);
+	rc = complete_endpoint(o, &tmp);
+	store_endpoint_clear(&tmp);
+	return rc;
 }
 
 static int password_failed(const struct cli_opts *o, const struct mf_error *err)
@@ -224,9 +255,11 @@ static int get_endpoint(struct store *st, const char *name, struct store_endpoin
 	return 0;
 }
 
-/* Print the stored endpoint called name (after new / set), and the test. */
+/* Print the stored endpoint called name (after new / set), and the test.
+ * disc: the discovery document of `endpoint new --autodiscover` (NULL
+ * otherwise), added to the JSON as "Autodiscover". */
 static int print_saved(const struct cli_opts *o, struct store *st, const char *name,
-		       const json_t *doc)
+		       const json_t *doc, json_t *disc)
 {
 	struct store_endpoint ep = { 0 };
 	int rc = get_endpoint(st, name, &ep);
@@ -236,6 +269,8 @@ static int print_saved(const struct cli_opts *o, struct store *st, const char *n
 	if (o->json) {
 		json_t *j = cli_endpoint_json(&ep);
 
+		if (disc != NULL)
+			json_object_set(j, "Autodiscover", disc);
 		cli_print_json(stdout, j);
 		json_decref(j);
 	} else {
@@ -271,12 +306,12 @@ int cli_endpoint_new(const struct cli_opts *o)
 	struct mf_error err = { 0 };
 	struct store *st = NULL;
 	char *admin_pw = NULL, *mailbox_pw = NULL;
-	json_t *doc = NULL;
+	json_t *doc = NULL, *disc = NULL;
 	int rc;
 
 	set_str(&ep.name, o->name);
 	apply_settings(&ep, &o->set);
-	rc = complete_endpoint(o, &ep);
+	rc = o->autodiscover ? precheck_discovery(o) : complete_endpoint(o, &ep);
 	if (rc == 0)
 		rc = cli_store_open(o, &st);
 	if (rc != 0)
@@ -308,6 +343,16 @@ int cli_endpoint_new(const struct cli_opts *o)
 	if (rc != 0)
 		goto out;
 
+	if (o->autodiscover) {
+		/* the discovery fills what the line left unset; then the same
+		 * path as without it */
+		rc = cli_autodiscover_endpoint(o, &ep, admin_pw, &disc);
+		if (rc == 0)
+			rc = complete_endpoint(o, &ep);
+		if (rc != 0)
+			goto out;
+	}
+
 	if (!o->skip_verification) {
 		doc = run_test(o, &ep, admin_pw, mailbox_pw, &rc);
 		mf_secret_free(&mailbox_pw);
@@ -336,11 +381,12 @@ int cli_endpoint_new(const struct cli_opts *o)
 		rc = CLI_EXIT_STATE;
 		goto out;
 	}
-	rc = print_saved(o, st, o->name, doc);
+	rc = print_saved(o, st, o->name, doc, disc);
 out:
 	mf_secret_free(&admin_pw);
 	mf_secret_free(&mailbox_pw);
 	json_decref(doc);
+	json_decref(disc);
 	store_endpoint_clear(&other);
 	store_endpoint_clear(&ep);
 	store_close(&st);
@@ -424,7 +470,7 @@ int cli_endpoint_set(const struct cli_opts *o)
 		rc = CLI_EXIT_STATE;
 		goto out;
 	}
-	rc = print_saved(o, st, o->name, doc);
+	rc = print_saved(o, st, o->name, doc, NULL);
 out:
 	mf_secret_free(&admin_pw);
 	mf_secret_free(&stored_pw);
@@ -473,7 +519,7 @@ int cli_endpoint_show(const struct cli_opts *o)
 	int rc = cli_store_open(o, &st);
 
 	if (rc == 0)
-		rc = print_saved(o, st, o->name, NULL);
+		rc = print_saved(o, st, o->name, NULL, NULL);
 	store_close(&st);
 	return rc;
 }

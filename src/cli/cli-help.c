@@ -54,6 +54,7 @@ static const struct help_entry help_entries[] = {
 	  "  batch report NAME                   one row per user (CSV or JSON)\n"
 	  "  user list [--batch NAME]            list the migration users\n"
 	  "  user show EMAIL                     a user's statistics\n"
+	  "  autodiscover EMAIL                  find the server settings for an address\n"
 	  "  help [COMMAND]                      this help, or a command's\n"
 	  "  version                             print the version\n"
 	  "\n"
@@ -87,12 +88,21 @@ static const struct help_entry help_entries[] = {
 	  "usage: mailferry endpoint new NAME --type TYPE --server HOST [SETTINGS]\n"
 	  "                              [--admin-user USER (--password-stdin | --password-file F)]\n"
 	  "                              [--skip-verification] [--test-mailbox USER] [--timeout S]\n"
+	  "       mailferry endpoint new NAME [--type TYPE] --autodiscover --email-address EMAIL\n"
+	  "                              [--allow-untrusted-candidates] [SETTINGS] ...\n"
 	  "\n"
 	  "Runs the connection test, then stores the endpoint; stores nothing when the\n"
 	  "test fails (exit 10-17), unless --skip-verification.\n"
 	  "  --skip-verification   store without testing\n"
 	  "  --test-mailbox USER   log in as USER in the test (through the administrator)\n"
-	  "  --timeout S           seconds allowed per test stage, 1-3600 (default 10)\n",
+	  "  --timeout S           seconds allowed per test stage, 1-3600 (default 10)\n"
+	  "  --autodiscover        find the settings not given on the line from\n"
+	  "                        --email-address first (see 'mailferry autodiscover\n"
+	  "                        --help'; the --admin-user password is offered to\n"
+	  "                        Exchange Autodiscover); nothing found: exit 30 or 31\n"
+	  "  --allow-untrusted-candidates   with --autodiscover: settings that need\n"
+	  "                        confirmation may be used\n"
+	  "  --protocol imap|exchange|any   with --autodiscover and no --type\n",
 	  true },
 	{ "endpoint list",
 	  "usage: mailferry endpoint list [--json]\n"
@@ -228,6 +238,35 @@ static const struct help_entry help_entries[] = {
 	  "  --skipped-items   also list each skipped item: folder, date, subject, size,\n"
 	  "                    kind (bad or large) and reason\n",
 	  false },
+	{ "autodiscover",
+	  "usage: mailferry autodiscover EMAIL [--protocol imap|exchange|any]\n"
+	  "                              [--admin-user USER (--password-stdin | --password-file F)]\n"
+	  "                              [--allow-untrusted-candidates] [--timeout S]\n"
+	  "                              [--dns-server HOST[:PORT]] [--json] [--trace]\n"
+	  "\n"
+	  "Finds the IMAP or Exchange server of an address: Exchange POX Autodiscover,\n"
+	  "Autodiscover v2, Mozilla autoconfig, SRV records (RFC 6186), the MX host's\n"
+	  "provider and a last-resort guess, all at once. IMAP servers are checked live\n"
+	  "(TLS, greeting, CAPABILITY; no login). Prints the chosen settings, every\n"
+	  "candidate with its source and checks, and each source's outcome.\n"
+	  "Exit 0 when settings were chosen; 30 when nothing usable was found (the reason\n"
+	  "from each source and how to enter the server by hand go to stderr); 31 when\n"
+	  "only candidates that need confirmation were found; 2 for a malformed address.\n"
+	  "  --protocol P        imap, exchange, or any (default: Exchange when found)\n"
+	  "  --admin-user USER   credentials for Exchange POX Autodiscover, sent only over\n"
+	  "                      https to a verified host (a password source alone: the\n"
+	  "                      address's own password)\n"
+	  "  --password-stdin, --password-file F   where that password comes from\n"
+	  "  --allow-untrusted-candidates   settings that need confirmation (outside the\n"
+	  "                      address's domain, found through an unauthenticated hop, or\n"
+	  "                      without TLS) may be chosen\n"
+	  "  --timeout S         seconds per request and live check, 1-3600 (default 10);\n"
+	  "                      the whole discovery gets 60 s, or 2 x S when longer\n"
+	  "  --dns-server H[:P]  resolver for every lookup (also $MAILFERRY_DNS_SERVER)\n"
+	  "  --json              the discovery as JSON (docs/autodiscover.md)\n"
+	  "  --trace             every DNS query, URL and live check with its outcome on\n"
+	  "                      stderr; never a credential\n",
+	  false },
 	{ "help", "usage: mailferry help [COMMAND | Cmdlet-Name]\n", false },
 	{ "version", "usage: mailferry version [--json]\n", false },
 	{ "New-MigrationEndpoint",
@@ -240,7 +279,10 @@ static const struct help_entry help_entries[] = {
 	  "           [-ExchangeServer H] [-RpcProxyServer H] [-EmailAddress A]\n"
 	  "           [-MailboxPermission Admin|FullAccess] [-SkipVerification]\n"
 	  "           [-TestMailbox U] [-Timeout S] [-Json]\n"
-	  "Same as 'mailferry endpoint new' (Ssl = tls, Tls = starttls).\n",
+	  "       mailferry New-MigrationEndpoint -IMAP|... -Name N -Autodiscover\n"
+	  "           -EmailAddress A [--allow-untrusted-candidates] [parameters above]\n"
+	  "Same as 'mailferry endpoint new' (Ssl = tls, Tls = starttls; -Autodiscover =\n"
+	  "--autodiscover).\n",
 	  false },
 	{ "Get-MigrationEndpoint",
 	  "usage: mailferry Get-MigrationEndpoint [[-Identity] N] [-Json]\n"

@@ -98,7 +98,8 @@ static int cli_version(const struct cli_opts *o)
 	return CLI_EXIT_OK;
 }
 
-/* --dns-server, else $MAILFERRY_DNS_SERVER; only for commands that test. */
+/* --dns-server, else $MAILFERRY_DNS_SERVER; only for commands that test or
+ * discover. */
 static int cli_setup_dns(const struct cli_opts *o)
 {
 	const char *dns = o->dns_server != NULL ? o->dns_server : getenv("MAILFERRY_DNS_SERVER");
@@ -131,7 +132,8 @@ int cli_main(int argc, char **argv)
 		cli_opts_free(&o);
 		return rc;
 	}
-	if (o.cmd == CLI_CMD_EP_NEW || o.cmd == CLI_CMD_EP_SET || o.cmd == CLI_CMD_EP_TEST)
+	if (o.cmd == CLI_CMD_EP_NEW || o.cmd == CLI_CMD_EP_SET || o.cmd == CLI_CMD_EP_TEST ||
+	    o.cmd == CLI_CMD_AUTODISCOVER)
 		rc = cli_setup_dns(&o);
 	if (rc != 0) {
 		cli_opts_free(&o);
@@ -155,6 +157,7 @@ int cli_main(int argc, char **argv)
 	case CLI_CMD_BATCH_REPORT: rc = cli_batch_report(&o); break;
 	case CLI_CMD_USER_LIST: rc = cli_user_list(&o); break;
 	case CLI_CMD_USER_SHOW: rc = cli_user_show(&o); break;
+	case CLI_CMD_AUTODISCOVER: rc = cli_autodiscover(&o); break;
 	case CLI_CMD_NONE:
 	case CLI_CMD_COUNT:
 	default: rc = cli_usage_error(&o, "no command given"); break;
