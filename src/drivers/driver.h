@@ -219,10 +219,32 @@ struct mailbox_driver {
 	 * does not exist, MF_EEXIST when to does. */
 	int (*rename_folder)(struct mbx *m, const char *from, const char *to,
 			     struct mf_error *err);
+
+	/* ---- header peeking ----
+	 * Optional (NULL: the engine does without). */
+
+	/* Source: the header lines of message uid of folder whose field names
+	 * are among fields (nfields names such as "Subject", matched without
+	 * regard to ASCII case; letters, digits and '-' only), as stored:
+	 * continuation lines kept, each line with its CRLF or LF; at most max
+	 * bytes of them (cut there). Only the header is read, never the body
+	 * (IMAP: UID FETCH uid (BODY.PEEK[HEADER.FIELDS (...)]<0.max>);
+	 * maildir: at most the file's first MAILDIR_PEEK_MAX bytes). *out_r
+	 * gets them, malloc'd and NUL-ended, *len_r bytes ("" when the
+	 * message has none of these fields). MF_ENOTFOUND when the message
+	 * is gone, MF_EINVAL for a bad field name; other codes as fetch.
+	 * On IMAP, appends in flight are waited for first. */
+	int (*peek_header)(struct mbx *m, const char *folder, uint32_t uid,
+			   const char *const *fields, size_t nfields, size_t max, char **out_r,
+			   size_t *len_r, struct mf_error *err);
 };
 
 struct mbx {
 	const struct mailbox_driver *drv;
 };
+
+/* Whether name can be asked of peek_header: 1 to 76 letters, digits and
+ * '-' (every registered header field name is). */
+bool mbx_field_name_ok(const char *name);
 
 #endif

@@ -11,8 +11,13 @@
  * begins. EXPUNGE responses renumber what we know. The UID inside the
  * response, once it is complete, confirms the match before sink->end.
  *
- * RFC 9051 sections 6.4.5 (FETCH), 6.4.9 (UID), 7.5.1 (EXPUNGE), 7.5.2
- * (FETCH response); RFC 5530 (EXPUNGEISSUED).
+ * peek_header asks for BODY.PEEK[HEADER.FIELDS (...)] with a partial range
+ * (<0.max>), so that even a header written to be huge is not buffered
+ * whole; that literal is small and comes buffered, not streamed.
+ *
+ * RFC 9051 sections 6.4.5 (FETCH, BODY[HEADER.FIELDS], partial <o.n>),
+ * 6.4.9 (UID), 7.5.1 (EXPUNGE), 7.5.2 (FETCH response); RFC 5530
+ * (EXPUNGEISSUED).
  */
 #include "drivers/imap-driver-private.h"
 
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/buf.h"
 #include "util/xmalloc.h"
 
 #define IMD_FETCH_WINDOW_MAX 8  /* groups in flight */
@@ -488,4 +494,105 @@ int imd_fetch(struct mbx *mb, const char *folder, const uint32_t *uids, size_t n
 	free(f.e);
 	free(f.cmds);
 	return rc;
+}
+
+/* ---- peek_header ------------------------------------------------------------------ */
+
+struct imd_peek {
+	uint32_t uid;
+	size_t max;
+	bool found;
+	char *out; /* owned until handed to the caller */
+	size_t len;
+};
+
+/* "* n FETCH (UID u BODY[HEADER.FIELDS (...)]<0> {k} ...)". Other FETCH
+ * responses (flag updates) hold no such item and are ignored. */
+static void imd_peek_untagged(void *ctx, const struct imap_response *r)
+{
+	struct imd_peek *p = ctx;
+	const struct imap_arg *l, *body = NULL;
+	uint64_t uid = 0;
+	bool has_uid = false;
+	const char *text;
+	size_t len;
+
+	if (p->found || r->keyword == NULL || strcmp(r->keyword, "FETCH") != 0 ||
+	    r->args_count < 1 || r->args[0].type != IMAP_ARG_LIST)
+		return;
+	l = r->args[0].list;
+	for (size_t i = 0; i + 1 < r->args[0].list_count; i += 2) {
+		if (imap_arg_is_atom(&l[i], "UID"))
+			has_uid = imap_arg_number(&l[i + 1], &uid);
+		else if (l[i].type == IMAP_ARG_ATOM && l[i].len >= 18 &&
+			 strncasecmp(l[i].data, "BODY[HEADER.FIELDS", 18) == 0)
+			body = &l[i + 1];
+	}
+	if (body == NULL || (has_uid && uid != p->uid))
+		return;
+	p->found = true;
+	text = imap_arg_text(body); /* NIL: nothing */
+	len = text != NULL ? body->len : 0;
+	if (len > p->max)
+		len = p->max;
+	/* HEADER.FIELDS ends with the empty line that ends a header. */
+	if (len >= 2 && text[len - 2] == '\r' && text[len - 1] == '\n' &&
+	    (len == 2 || text[len - 3] == '\n'))
+		len -= 2;
+	else if (len >= 1 && text[len - 1] == '\n' && (len == 1 || text[len - 2] == '\n'))
+		len -= 1;
+	p->out = xmalloc(len + 1);
+	if (len > 0)
+		memcpy(p->out, text, len);
+	p->out[len] = '\0';
+	p->len = len;
+}
+
+int imd_peek_header(struct mbx *mb, const char *folder, uint32_t uid, const char *const *fields,
+		    size_t nfields, size_t max, char **out_r, size_t *len_r, struct mf_error *err)
+{
+	struct imd *m = (struct imd *)mb;
+	struct imd_peek p = { .uid = uid, .max = max };
+	struct imd_reply rep;
+	struct imap_cmd *cmd;
+	struct buf names = BUF_INIT;
+	int rc;
+
+	*out_r = NULL;
+	*len_r = 0;
+	if (nfields == 0 || max == 0 || uid == 0)
+		return mf_error_set(err, MF_EINVAL, "peek_header: nothing to ask for");
+	for (size_t i = 0; i < nfields; i++) {
+		if (!mbx_field_name_ok(fields[i])) {
+			buf_free(&names);
+			return mf_error_set(err, MF_EINVAL, "not a header field name: \"%s\"",
+					    fields[i] != NULL ? fields[i] : "");
+		}
+		buf_printf(&names, "%s%s", i > 0 ? " " : "", fields[i]);
+	}
+	rc = imd_quiesce(m, err);
+	if (rc == 0)
+		rc = imd_examine(m, folder, false, NULL, err);
+	if (rc < 0) {
+		buf_free(&names);
+		return rc;
+	}
+	/* The partial range keeps an absurd header from being buffered. */
+	cmd = imap_cmd_new("UID FETCH");
+	imap_cmd_atomf(cmd, "%u (UID BODY.PEEK[HEADER.FIELDS (%s)]<0.%zu>)", uid,
+		       buf_cstr(&names), max);
+	buf_free(&names);
+	rc = imd_run(m, cmd, imd_peek_untagged, &p, &rep, err);
+	if (rc == 0 && rep.status != IMAP_STATUS_OK)
+		rc = imd_reply_error(&rep, MF_ENO, "UID FETCH failed", err);
+	imd_reply_free(&rep);
+	if (rc == 0 && !p.found)
+		rc = mf_error_set(err, MF_ENOTFOUND, "no message with UID %u in %s", uid, folder);
+	if (rc != 0) {
+		free(p.out);
+		return rc;
+	}
+	*out_r = p.out;
+	*len_r = p.len;
+	return 0;
 }

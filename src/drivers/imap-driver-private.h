@@ -128,6 +128,8 @@ int imd_list_messages(struct mbx *m, const char *folder, uint32_t from_uid,
 		      struct mf_error *err);
 int imd_fetch(struct mbx *m, const char *folder, const uint32_t *uids, size_t n,
 	      const struct mbx_sink *sink, struct mf_error *err);
+int imd_peek_header(struct mbx *m, const char *folder, uint32_t uid, const char *const *fields,
+		    size_t nfields, size_t max, char **out_r, size_t *len_r, struct mf_error *err);
 
 /* Let appends in flight finish first (their untagged responses would go
  * to our commands); MF_EINVAL while an append is open. */

@@ -499,6 +499,7 @@ static const struct mailbox_driver imd_driver = {
 	.set_flags = imd_set_flags,
 	.expunge = imd_expunge_msgs,
 	.rename_folder = imd_rename_folder,
+	.peek_header = imd_peek_header,
 };
 
 int imap_mbx_open(const struct imap_mbx_opts *o, struct mbx **m_r, struct mf_error *err)

@@ -45,6 +45,10 @@
  *     after the rest was delivered). sink->begin gets the literal's size.
  *     When the sink fails, the rest of the answers is read and dropped
  *     (the connection stays usable) and fetch returns the sink's error.
+ *   - peek_header: UID FETCH uid (UID BODY.PEEK[HEADER.FIELDS (F ...)]<0.max>)
+ *     after EXAMINE; the literal (or NIL) of the answer for that UID, the
+ *     empty line that ends it dropped. No answer for the UID: MF_ENOTFOUND;
+ *     NO: MF_ENO, BAD: MF_EBAD with the server's words.
  *
  * Target side:
  *   - create_folder: the name translated as above; CREATE (USE (\Role))

@@ -18,6 +18,7 @@
 
 #define MAILDIR_KEYWORDS_MAX 26     /* letters a-z */
 #define MAILDIR_CHUNK (64 * 1024)   /* fetch read size */
+#define MAILDIR_PEEK_MAX (256 * 1024) /* header bytes peek_header reads */
 
 /* One folder's dovecot-keywords, cached for the folder used last. */
 struct maildir_keywords {
@@ -145,6 +146,9 @@ int maildir_list_messages(struct mbx *m, const char *folder, uint32_t from_uid,
 			  struct mf_error *err);
 int maildir_fetch(struct mbx *m, const char *folder, const uint32_t *uids, size_t n,
 		  const struct mbx_sink *sink, struct mf_error *err);
+int maildir_peek_header(struct mbx *m, const char *folder, uint32_t uid,
+			const char *const *fields, size_t nfields, size_t max, char **out_r,
+			size_t *len_r, struct mf_error *err);
 void maildir_listing_clear(struct maildir_listing *l);
 
 #endif

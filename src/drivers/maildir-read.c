@@ -1,7 +1,10 @@
 /* maildir-read.c: what a Maildir++ folder holds, for incremental syncs and
  * checks: message files in cur/ and new/ sorted by name get pseudo-UIDs
  * 1..n; flags and keywords come from the name (":2,<letters>"), the size
- * and INTERNALDATE from stat (st_size, st_mtime). */
+ * and INTERNALDATE from stat (st_size, st_mtime). peek_header reads a
+ * file's header only (up to its empty line, at most MAILDIR_PEEK_MAX
+ * bytes) and keeps the lines of the fields asked for (RFC 5322 section
+ * 2.2: a line starting with a space or tab continues the field before). */
 #include "drivers/maildir-private.h"
 
 #include <dirent.h>
@@ -9,9 +12,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/xmalloc.h"
 
 /* "cur/" and "new/" have the same length. */
@@ -359,4 +364,131 @@ int maildir_fetch(struct mbx *m, const char *folder, const uint32_t *uids, size_
 	free(dir);
 	maildir_listing_put(md, &l);
 	return rc;
+}
+
+/* ---- peek_header ------------------------------------------------------------------ */
+
+/* The header of the open file: bytes up to (not including) the empty line
+ * that ends it, or the first MAILDIR_PEEK_MAX bytes, or the whole file. */
+static int maildir_read_header(int fd, const char *path, struct buf *h, struct mf_error *err)
+{
+	char chunk[8192];
+
+	while (h->len < MAILDIR_PEEK_MAX) {
+		size_t left = MAILDIR_PEEK_MAX - h->len;
+		size_t want = left < sizeof(chunk) ? left : sizeof(chunk);
+		size_t from = h->len > 0 ? h->len - 1 : 0;
+		ssize_t n = read(fd, chunk, want);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return maildir_io_error(err, errno, "reading", path);
+		if (n == 0)
+			break;
+		buf_append(h, chunk, (size_t)n);
+		/* An empty line: "\n\n" or "\n\r\n" (or one at the very start). */
+		for (size_t i = from; i < h->len; i++) {
+			bool bol = i == 0 || h->data[i - 1] == '\n';
+
+			if (bol && (h->data[i] == '\n' || (h->data[i] == '\r' && i + 1 < h->len &&
+							   h->data[i + 1] == '\n'))) {
+				h->len = i;
+				h->data[i] = '\0';
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
+static bool maildir_field_wanted(const char *line, size_t len, const char *const *fields,
+				 size_t nfields)
+{
+	const char *colon = memchr(line, ':', len);
+	size_t n;
+
+	if (colon == NULL)
+		return false;
+	for (n = (size_t)(colon - line); n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t');)
+		n--; /* "Subject :" (obsolete syntax) */
+	for (size_t i = 0; i < nfields; i++)
+		if (strlen(fields[i]) == n && strncasecmp(line, fields[i], n) == 0)
+			return true;
+	return false;
+}
+
+int maildir_peek_header(struct mbx *m, const char *folder, uint32_t uid, const char *const *fields,
+			size_t nfields, size_t max, char **out_r, size_t *len_r,
+			struct mf_error *err)
+{
+	struct maildir *md = (struct maildir *)m;
+	struct maildir_listing l;
+	struct buf h = BUF_INIT, out = BUF_INIT;
+	char *dir, *file = NULL, *path;
+	bool keep = false;
+	int dfd, fd, rc;
+
+	*out_r = NULL;
+	*len_r = 0;
+	if (nfields == 0 || max == 0 || uid == 0)
+		return mf_error_set(err, MF_EINVAL, "peek_header: nothing to ask for");
+	for (size_t i = 0; i < nfields; i++)
+		if (!mbx_field_name_ok(fields[i]))
+			return mf_error_set(err, MF_EINVAL, "not a header field name: \"%s\"",
+					    fields[i] != NULL ? fields[i] : "");
+	rc = maildir_folder_dir(md, folder, &dir, err);
+	if (rc != 0)
+		return rc;
+	rc = maildir_listing_take(md, folder, dir, &l, err);
+	if (rc != 0) {
+		free(dir);
+		return rc;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		rc = maildir_io_error(err, errno, "opening directory", dir);
+	else if (uid > l.count)
+		rc = mf_error_set(err, MF_ENOTFOUND, "no message %u in \"%s\"", uid, folder);
+	fd = rc == 0 ? maildir_open_msg(dfd, l.files[uid - 1], &file) : -1;
+	if (rc == 0 && fd < 0) {
+		int e = errno;
+
+		path = xasprintf("%s/%s", dir, l.files[uid - 1]);
+		rc = file == NULL || e == ENOENT
+			 ? mf_error_set(err, MF_ENOTFOUND, "message %u of \"%s\" is gone", uid,
+					folder)
+			 : maildir_io_error(err, e, "opening", path);
+		free(path);
+	}
+	if (fd >= 0) {
+		path = xasprintf("%s/%s", dir, file);
+		rc = maildir_read_header(fd, path, &h, err);
+		free(path);
+		close(fd);
+	}
+	/* Keep the lines of the wanted fields with their continuations. */
+	for (size_t i = 0; rc == 0 && i < h.len && out.len < max;) {
+		const char *line = h.data + i, *nl = memchr(line, '\n', h.len - i);
+		size_t len = nl != NULL ? (size_t)(nl - line) + 1 : h.len - i;
+
+		if (line[0] != ' ' && line[0] != '\t')
+			keep = maildir_field_wanted(line, len, fields, nfields);
+		if (keep)
+			buf_append(&out, line, len < max - out.len ? len : max - out.len);
+		i += len;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	free(file);
+	free(dir);
+	buf_free(&h);
+	maildir_listing_put(md, &l);
+	if (rc != 0) {
+		buf_free(&out);
+		return rc;
+	}
+	*len_r = out.len;
+	*out_r = out.data != NULL ? buf_steal(&out) : xstrdup("");
+	return 0;
 }

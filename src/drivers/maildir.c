@@ -247,6 +247,7 @@ static const struct mailbox_driver maildir_driver = {
 	.set_flags = maildir_set_flags,
 	.expunge = maildir_expunge,
 	.rename_folder = maildir_rename_folder,
+	.peek_header = maildir_peek_header,
 };
 
 /* The host part of unique names: '/', ':' and ',' would break the name's

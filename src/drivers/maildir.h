@@ -63,6 +63,10 @@
  *     size, i.e. the bytes fetch delivers (= RFC822.SIZE for CRLF mail);
  *     INTERNALDATE is its mtime; fetch reads 64 KiB at a time and finds a
  *     file renamed since the listing (flags changed) by its base name.
+ *   - peek_header reads the header of the file a pseudo-UID names (found
+ *     again by base name if renamed), up to its empty line and at most
+ *     MAILDIR_PEEK_MAX (256 KiB) bytes, and returns the lines of the
+ *     fields asked for with their continuation lines, in file order.
  *   - One thread at a time per open store; separate stores (users) are
  *     independent. Unique names: <sec>.M<usec>P<pid>Q<counter>.<host>,
  *     the counter process-wide.

@@ -1,6 +1,7 @@
 /* engine-batch.c: running a batch in the foreground (engine.h): its lock,
  * and the worker threads that claim its users one after another, for one
- * pass (engine-pass.c: initial, incremental, completion).
+ * pass (engine-pass.c: initial, incremental, completion); stopping and
+ * removing a batch, under the same lock.
  *
  * The calling thread starts the workers and then watches the store: a
  * batch status of Stopping (written by engine_batch_request_stop(), from
@@ -544,6 +545,45 @@ int engine_batch_request_stop(struct store *st, const char *data_dir, const char
 				  store_batch_status_name(b.status));
 		break;
 	}
+	store_batch_clear(&b);
+	free(dir);
+	return rc;
+}
+
+int engine_batch_remove(struct store *st, const char *data_dir, const char *batch_name,
+			struct mf_error *err)
+{
+	struct store_batch b = {0};
+	char *dir = store_default_data_dir(data_dir);
+	int fd = -1, rc;
+
+	rc = store_batch_get(st, batch_name, &b, err);
+	if (rc == 0) {
+		/* Held while the batch is marked and deleted: a `batch start`
+		 * (or serve) cannot take the batch meanwhile, and one that
+		 * runs it now keeps us out. */
+		fd = engine_lock(dir, &b, err);
+		if (fd < 0 && err->code == MF_EBUSY)
+			rc = mf_error_set(err, MF_EBUSY, "batch %s is running; stop it first",
+					  b.name);
+		else if (fd < 0)
+			rc = err->code;
+	}
+	if (rc == 0) {
+		/* Read again under the lock: a run may have ended meanwhile. */
+		store_batch_clear(&b);
+		rc = store_batch_get(st, batch_name, &b, err);
+	}
+	if (rc == 0 &&
+	    (b.status == STORE_BATCH_SYNCING || b.status == STORE_BATCH_STOPPING ||
+	     b.status == STORE_BATCH_INCREMENTAL_SYNCING || b.status == STORE_BATCH_COMPLETING))
+		rc = mf_error_set(err, MF_EBUSY, "batch %s is running (%s); stop it first", b.name,
+				  store_batch_status_name(b.status));
+	if (rc == 0)
+		rc = store_batch_set_status(st, b.id, STORE_BATCH_REMOVING, NULL, err);
+	if (rc == 0)
+		rc = store_batch_delete(st, b.name, err);
+	engine_unlock(fd);
 	store_batch_clear(&b);
 	free(dir);
 	return rc;

@@ -21,7 +21,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -134,73 +133,6 @@ static void engine_msg_header(struct engine_msg *m, const char *p, size_t len)
 		m->hdr.len = (size_t)(end - m->hdr.data);
 	if (end != NULL || m->hdr.len >= ENGINE_HEADER_MAX)
 		m->hdr_done = true;
-}
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if none. */
-static size_t engine_utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len = p[0] < 0x80		   ? 1
-		     : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
-		     : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
-		     : p[0] >= 0xf0 && p[0] < 0xf5 ? 4
-						   : 0;
-
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
-/* The raw Subject of a header (unfolded, not decoded, invalid UTF-8 and
- * controls replaced), or NULL. malloc'd. */
-static char *engine_subject(const char *h, size_t len)
-{
-	struct buf b = BUF_INIT;
-	size_t i = 0;
-
-	while (i < len) {
-		bool bol = i == 0 || h[i - 1] == '\n';
-
-		if (bol && len - i >= 8 && strncasecmp(h + i, "Subject:", 8) == 0)
-			break;
-		i++;
-	}
-	if (i >= len)
-		return NULL;
-	for (i += 8; i < len && b.len < ENGINE_SUBJECT_MAX;) {
-		const unsigned char *p = (const unsigned char *)h + i;
-		size_t n;
-
-		if (*p == '\r' || *p == '\n') {
-			/* A folded line goes on with a space or tab. */
-			size_t j = i + (*p == '\r' && i + 1 < len && p[1] == '\n' ? 2 : 1);
-
-			if (j >= len || (h[j] != ' ' && h[j] != '\t'))
-				break;
-			i = j;
-			continue;
-		}
-		n = engine_utf8_len(p, len - i);
-		if (n == 0 || *p < 0x20 || *p == 0x7f) {
-			buf_putc(&b, *p == '\t' ? ' ' : '?');
-			i++;
-		} else {
-			buf_append(&b, p, n);
-			i += n;
-		}
-	}
-	while (b.len > 0 && b.data[b.len - 1] == ' ')
-		b.data[--b.len] = '\0';
-	{
-		size_t lead = 0;
-
-		while (lead < b.len && b.data[lead] == ' ')
-			lead++;
-		buf_consume(&b, lead);
-	}
-	return buf_steal(&b);
 }
 
 /* ---- in flight ----------------------------------------------------------- */

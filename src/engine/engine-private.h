@@ -19,7 +19,8 @@
  *                    changes, deletions;
  *   engine-reconcile.c  settling intents against the target;
  *   engine-recover.c UIDVALIDITY changes and renames at the source;
- *   engine-hash.c    hashing source messages (streamed);
+ *   engine-hash.c    hashing source messages (streamed); Subject and
+ *                    other header fields;
  *   engine-retry.c   what a failure means: retry, throttle, quota;
  *   scheduler.c      engine_serve.
  */
@@ -40,6 +41,7 @@
 #define ENGINE_CONFIRM_MS 1000	 /* ... or per second */
 #define ENGINE_HEADER_MAX 16384	 /* header bytes kept to find Subject */
 #define ENGINE_SUBJECT_MAX 400	 /* bytes of Subject kept */
+#define ENGINE_PEEK_MAX 4096	 /* header bytes peeked for a Subject */
 #define ENGINE_RATE_SLOTS 10	 /* one-second samples for the rate */
 
 /* ---- the batch run (shared by its workers; read-only once started) ---- */
@@ -189,6 +191,11 @@ int engine_hash_fetch(struct mbx *m, const char *folder, const uint32_t *uids, s
 /* The value of header field name ("Message-ID") in hdr, trimmed, or NULL
  * (malloc'd). */
 char *engine_header_field(const char *hdr, size_t len, const char *name);
+/* The raw Subject of a header (h: len bytes, from the start of a header or
+ * its Subject lines): unfolded, not MIME-decoded, trimmed, invalid UTF-8
+ * and controls replaced by '?', about ENGINE_SUBJECT_MAX bytes; NULL
+ * when there is none. malloc'd. */
+char *engine_subject(const char *h, size_t len);
 /* Lower-case hex of a finished SHA-256 context into out[65]. */
 void engine_sha_hex(const unsigned char *md, unsigned int len, char out[STORE_SHA256_HEX]);
 

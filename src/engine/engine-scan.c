@@ -7,6 +7,11 @@
  * A folder's listing is kept as two arrays (UIDs and sizes) of what
  * remains, a few bytes per message; the messages themselves are never
  * held.
+ *
+ * A message over --max-message-size is never fetched. It is noted during
+ * the listing and recorded as a skipped item once the listing is over, in
+ * listing order, with its Subject read from its header alone
+ * (peek_header): the source's connection is busy while it lists.
  */
 #include "engine/engine-private.h"
 
@@ -126,6 +131,13 @@ void engine_skip(struct engine_job *job, size_t fi, const struct store_skipped *
 
 /* ---- listing ----------------------------------------------------------------------------- */
 
+/* A message too large to copy, to record once the listing is over. */
+struct engine_big {
+	uint32_t uid;
+	time_t date;
+	uint64_t size;
+};
+
 struct engine_scan {
 	struct engine_job *job;
 	size_t fi;
@@ -134,6 +146,8 @@ struct engine_scan {
 	uint32_t listed; /* every message the listing gave */
 	int rc;
 	struct mf_error err;
+	struct engine_big *big; /* owned, in listing order */
+	size_t nbig, bigcap;
 };
 
 static void engine_todo_add(struct engine_scan *s, struct engine_todo *t,
@@ -184,24 +198,93 @@ static int engine_scan_one(void *ctx, const struct mbx_msg_info *info)
 		return s->rc = rc;
 	}
 	if (o->max_message_size > 0 && info->size > (uint64_t)o->max_message_size) {
-		struct store_skipped sk = {0};
-		char *reason =
-		    xasprintf("message of %llu bytes exceeds the maximum message "
-			      "size of %lld bytes",
-			      (unsigned long long)info->size, (long long)o->max_message_size);
-
-		sk.uid = info->uid;
-		sk.date = info->internaldate;
-		sk.size = (int64_t)info->size;
-		sk.reason = reason;
-		sk.kind = STORE_SKIP_LARGE;
-		engine_skip(job, s->fi, &sk, false);
-		free(reason);
-		if (job->fatal_rc != 0)
-			return s->rc = job->fatal_rc;
+		if (s->nbig == s->bigcap) {
+			s->bigcap = s->bigcap ? 2 * s->bigcap : 16;
+			s->big = xreallocarray(s->big, s->bigcap, sizeof(*s->big));
+		}
+		s->big[s->nbig].uid = info->uid;
+		s->big[s->nbig].date = info->internaldate;
+		s->big[s->nbig].size = info->size;
+		s->nbig++;
 		return 0;
 	}
 	engine_todo_add(s, t, info);
+	return 0;
+}
+
+/* Failures of one peek that concern that message only. */
+static bool engine_peek_msg_level(int rc, const char *msg)
+{
+	if (engine_fault_of(rc, msg, NULL) == ENGINE_FAULT_THROTTLE)
+		return false;
+	return rc == MF_ENOTFOUND || rc == MF_ENO || rc == MF_EBAD || rc == MF_EINVAL ||
+	       rc == MF_EUNSUPPORTED || rc == MF_ELIMIT;
+}
+
+/* *subject_r: the Subject of message uid of plan folder fi, read from its
+ * header alone, or NULL (no Subject, no peek_header, or a failure about
+ * that message only). 0, or a failure of the connection (err). */
+static int engine_peek_subject(struct engine_job *job, size_t fi, uint32_t uid, char **subject_r,
+			       struct mf_error *err)
+{
+	static const char *const fields[] = {"Subject"};
+	const struct mailbox_driver *drv = job->src->drv;
+	struct mf_error e = {0, ""};
+	char *h = NULL;
+	size_t len = 0;
+	int rc;
+
+	*subject_r = NULL;
+	if (drv->peek_header == NULL)
+		return 0;
+	rc = drv->peek_header(job->src, job->plan.folders[fi].source, uid, fields, 1,
+			      ENGINE_PEEK_MAX, &h, &len, &e);
+	if (rc == 0) {
+		*subject_r = engine_subject(h, len);
+		free(h);
+		return 0;
+	}
+	if (engine_peek_msg_level(rc, e.msg))
+		return 0;
+	if (err != NULL)
+		*err = e;
+	return rc;
+}
+
+/* Record the messages of s too large to copy as skipped items, in listing
+ * order; stops at a failure: the item limit (job->fatal_rc) or the
+ * connection (the folder is listed again after a reconnect, and what was
+ * recorded is not listed twice). */
+static int engine_scan_skip_big(struct engine_job *job, const struct engine_scan *s,
+				struct mf_error *err)
+{
+	int64_t max = job->run->batch.opt.max_message_size;
+
+	for (size_t k = 0; k < s->nbig; k++) {
+		const struct engine_big *b = &s->big[k];
+		struct store_skipped sk = {0};
+		char *subject = NULL;
+		int rc = engine_peek_subject(job, s->fi, b->uid, &subject, err);
+
+		if (rc != 0)
+			return rc;
+		sk.uid = b->uid;
+		sk.date = b->date;
+		sk.subject = subject;
+		sk.size = (int64_t)b->size;
+		sk.reason = xasprintf("message of %llu bytes exceeds the maximum message size of "
+				      "%lld bytes",
+				      (unsigned long long)b->size, (long long)max);
+		sk.kind = STORE_SKIP_LARGE;
+		engine_skip(job, s->fi, &sk, false);
+		free(sk.reason);
+		free(subject);
+		if (job->fatal_rc != 0) {
+			if (err != NULL)
+				*err = job->fatal_err;
+			return job->fatal_rc;
+		}
+	}
 	return 0;
 }
 
@@ -264,6 +347,8 @@ int engine_scan_list(struct engine_job *job, size_t fi, uint32_t from_uid, bool 
 	const struct engine_folder_plan *p = &job->plan.folders[fi];
 	struct engine_todo *t = &job->todo[fi];
 	struct engine_scan s = {0};
+	int64_t total0 = job->u.stats.total_items, bytes0 = job->u.stats.total_bytes;
+	int64_t synced0 = job->u.stats.synced_items;
 	int rc;
 
 	s.job = job;
@@ -275,9 +360,18 @@ int engine_scan_list(struct engine_job *job, size_t fi, uint32_t from_uid, bool 
 	if (s.rc != 0) {
 		rc = s.rc;
 		if (job->fatal_rc == 0)
-			return engine_fatal(job, rc, &s.err);
-		if (err != NULL)
+			rc = engine_fatal(job, rc, &s.err);
+		else if (err != NULL)
 			*err = job->fatal_err;
+	}
+	if (rc == 0)
+		rc = engine_scan_skip_big(job, &s, err);
+	free(s.big);
+	if (rc != 0 && job->fatal_rc == 0 && first) {
+		/* Listed again after the reconnect, and counted then. */
+		job->u.stats.total_items = total0;
+		job->u.stats.total_bytes = bytes0;
+		job->u.stats.synced_items = synced0;
 	}
 	if (rc != 0)
 		return rc;
@@ -345,4 +439,3 @@ int engine_folder_scan(struct engine_job *job, size_t fi, struct mf_error *err)
 	t->rescan = false;
 	return 0;
 }
-

@@ -39,7 +39,10 @@
  *     --received-after are left out. The rest is fetched in chunks and
  *     streamed into target appends, never held whole in memory.
  *   - A message the target refuses is a skipped item ("bad", or "large"
- *     for a size refusal or --max-message-size), recorded once; exceeding
+ *     for a size refusal or --max-message-size), recorded once with its
+ *     folder, date, Subject (raw, unfolded; a message over
+ *     --max-message-size is never fetched: its Subject is read from its
+ *     header alone, peek_header), size and reason; exceeding
  *     BadItemLimit / LargeItemLimit fails the user with
  *     "BadItemLimit of 0 exceeded: 1 item skipped (see 'mailferry user
  *     show X --skipped-items')".
@@ -125,7 +128,8 @@
  * A batch is run by one process at a time: engine_batch_run() holds an
  * exclusive lock (flock) on <data_dir>/run/batch-<id>.lock, and refuses a
  * batch that another process runs (MF_EBUSY). engine_serve() holds the
- * lock of each batch while it runs a pass of it.
+ * lock of each batch while it runs a pass of it; engine_batch_remove()
+ * holds it while it deletes the batch.
  */
 #ifndef MF_ENGINE_H
 #define MF_ENGINE_H
@@ -313,6 +317,20 @@ int engine_batch_enqueue(struct store *st, const char *data_dir, const char *bat
  * is not running (Synced)"). MF_ENOTFOUND, MF_EIO. data_dir as above. */
 int engine_batch_request_stop(struct store *st, const char *data_dir, const char *batch_name,
 			      struct mf_error *err);
+
+/* `batch remove`: delete the batch with its users, folder state, message
+ * map, skipped items and events (store_batch_delete), under the batch's
+ * run lock, so that no `batch start` or serve pass can begin meanwhile.
+ * The status becomes Removing first (a run that finds it so refuses the
+ * batch; a failed delete leaves it Removing, and removing again finishes
+ * it). Mail already copied stays where it landed. Returns 0, or:
+ * MF_EBUSY when another process runs it ("batch X is running; stop it
+ * first") or it is Syncing, Stopping, IncrementalSyncing or Completing
+ * ("batch X is running (Syncing); stop it first"; a batch started without
+ * --wait waits for serve in Syncing); MF_ENOTFOUND, MF_EIO. data_dir as
+ * above. */
+int engine_batch_remove(struct store *st, const char *data_dir, const char *batch_name,
+			struct mf_error *err);
 
 /* ---- mailferry serve ------------------------------------------------ */
 

@@ -206,7 +206,6 @@ def test_wrong_password_fails_that_user(run, data_dir, server_root, source, tmp_
     _verify_store(source, data_dir, server_root, [ALICE])
 
 
-@pytest.mark.xfail(strict=True, reason="size-skipped items are recorded without their subject")
 def test_large_item_limit_exceeded(run, source, tmp_path):
     new_endpoint(run, "src", source)
     csv = write_csv(tmp_path / "bob.csv", [(BOB, BOB, "bobpw")])

@@ -109,7 +109,8 @@ static void check_standard(struct fx *f, const char *login)
 	assert_int_equal(g.count, 1);
 	check_msg(&g, &archive_msgs[0]);
 	got_free(&g);
-	assert_true(got_folder(f, login, "Archive", NULL));
+	/* A \Noselect source parent stays a container, not a real folder. */
+	assert_false(got_folder(f, login, "Archive", NULL));
 	sub = false;
 	assert_true(got_folder(f, login, "Empty", &sub));
 	assert_true(sub);
@@ -297,6 +298,7 @@ static void test_large_items(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(ss[0].kind, STORE_SKIP_LARGE);
 	assert_int_equal(ss[0].size, 5000);
+	assert_string_equal(ss[0].subject, "generated"); /* peeked, not fetched */
 	assert_string_equal(ss[0].reason,
 			    "message of 5000 bytes exceeds the maximum message size of 1000 bytes");
 	store_skipped_list_free(&ss, n);

@@ -6,12 +6,14 @@
  *     it can refuse to open (any MF_E* code with words), cut a fetch once
  *     in the middle of a message, fail fetches with given words (e.g. a
  *     throttling answer), go slowly, change UIDVALIDITY (per folder), and
- *     offer CONDSTORE (per message modseq) and list_flags;
+ *     offer CONDSTORE (per message modseq) and list_flags, peek at a
+ *     message's header (peek_header, which can fail or be absent);
  *   - a target wrapper around the real maildir driver that can refuse
  *     messages carrying a keyword, report appends late, in batches, as
  *     a pipelined IMAP server would, refuse appends as over quota or
- *     throttled, and hide reserve_name (so that reconciliation goes by
- *     content, as against an IMAP target);
+ *     throttled, refuse messages over an APPENDLIMIT, and hide
+ *     reserve_name (so that reconciliation goes by content, as against an
+ *     IMAP target);
  *   - kill points (world.kill_at): the process raises SIGKILL at the Nth
  *     "instant" (a source message begun, a chunk of its bytes, its end; a
  *     target append ended and durable; its report), for tests that fork a
@@ -25,6 +27,7 @@
 
 #include <ftw.h>
 #include <signal.h>
+#include <strings.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -87,6 +90,10 @@ struct fake_account {
 	atomic_int fetches;   /* fetch calls */
 	atomic_int flag_lists; /* list_flags calls, all messages */
 	atomic_int changed_lists; /* list_flags calls with CHANGEDSINCE */
+	bool no_peek;	      /* the source has no peek_header */
+	int peek_code;	      /* fail peek_header with this code ... */
+	atomic_int peek_fail_times; /* ... this many times */
+	atomic_int peeks;     /* peek_header calls */
 };
 
 struct fake_world {
@@ -102,6 +109,8 @@ struct fake_world {
 	atomic_int throttle_times; /* ... this many times */
 	bool no_names;		 /* the target offers no reserve_name */
 	int enospc_after;	 /* appends after this many: ENOSPC writing */
+	uint64_t append_limit;	 /* larger messages: MF_ELIMIT at append_begin,
+				  * as an IMAP target with APPENDLIMIT */
 	int kill_at;		 /* SIGKILL at this instant (1-based) */
 	atomic_int instants;
 	atomic_int live, max_live; /* source mailboxes open at once */
@@ -310,6 +319,52 @@ static int fake_fetch(struct mbx *m, const char *folder, const uint32_t *uids, s
 	return rc;
 }
 
+/* The lines of the wanted fields in the message's header, as stored. */
+static int fake_peek_header(struct mbx *m, const char *folder, uint32_t uid,
+			    const char *const *fields, size_t nfields, size_t max, char **out_r,
+			    size_t *len_r, struct mf_error *err)
+{
+	struct fake_account *a = ((struct fake_mbx *)m)->acct;
+	struct fake_folder *f = fake_folder_find(a, folder);
+	const struct fake_msg *msg = NULL;
+	struct buf out = BUF_INIT;
+	char head[64];
+	const char *h;
+	bool keep = false;
+
+	atomic_fetch_add(&a->peeks, 1);
+	*out_r = NULL;
+	*len_r = 0;
+	if (a->peek_code != 0 && atomic_fetch_sub(&a->peek_fail_times, 1) > 0)
+		return mf_error_set(err, a->peek_code, "fake: peek failed");
+	for (size_t i = 0; f != NULL && i < f->count && msg == NULL; i++)
+		if (f->msgs[i].uid == uid)
+			msg = &f->msgs[i];
+	if (msg == NULL)
+		return mf_error_set(err, MF_ENOTFOUND, "fake: no UID %u in %s", uid, folder);
+	if (msg->body == NULL) {
+		fake_gen(0, head, sizeof(head) - 1);
+		head[sizeof(head) - 1] = '\0';
+	}
+	h = msg->body != NULL ? msg->body : head;
+	while (*h != '\0' && *h != '\r' && *h != '\n') {
+		size_t len = strcspn(h, "\n") + (h[strcspn(h, "\n")] == '\n');
+
+		if (*h != ' ' && *h != '\t') {
+			keep = false;
+			for (size_t i = 0; i < nfields; i++)
+				keep = keep || (strncasecmp(h, fields[i], strlen(fields[i])) == 0 &&
+						h[strlen(fields[i])] == ':');
+		}
+		if (keep)
+			buf_append(&out, h, len < max - out.len ? len : max - out.len);
+		h += len;
+	}
+	*len_r = out.len;
+	*out_r = out.data != NULL ? buf_steal(&out) : xstrdup("");
+	return 0;
+}
+
 static int fake_create_folder(struct mbx *m, const char *folder, enum mbx_role role, bool subscribe,
 			      struct mf_error *err)
 {
@@ -364,6 +419,22 @@ static const struct mailbox_driver fake_driver = {
     .append_flush = fake_append_flush,
     .close = fake_close,
     .list_flags = fake_list_flags,
+    .peek_header = fake_peek_header,
+};
+
+static const struct mailbox_driver fake_driver_nopeek = {
+    .name = "fake",
+    .list_folders = fake_list_folders,
+    .folder_state = fake_folder_state,
+    .list_messages = fake_list_messages,
+    .fetch = fake_fetch,
+    .create_folder = fake_create_folder,
+    .role_folder = fake_role_folder,
+    .set_append_done = fake_set_append_done,
+    .append_begin = fake_append_begin,
+    .append_flush = fake_append_flush,
+    .close = fake_close,
+    .list_flags = fake_list_flags,
 };
 
 #include "test_engine_wrap.h"
@@ -402,7 +473,7 @@ static int fake_open(void *ctx, const struct engine_account *a, struct mbx **m_r
 		if (a->password == NULL || strcmp(a->password, "secret") != 0)
 			return mf_error_set(err, MF_EAUTH, "fake: wrong password");
 		fm = xcalloc(1, sizeof(*fm));
-		fm->base.drv = &fake_driver;
+		fm->base.drv = acct->no_peek ? &fake_driver_nopeek : &fake_driver;
 		fm->acct = acct;
 		fm->w = w;
 		{

@@ -111,6 +111,13 @@ static int wrap_append_begin(struct mbx *m, const char *folder, const struct mbx
 	bool refuse = false;
 	int rc = 0;
 
+	if (wm->w->append_limit > 0 && info->size > wm->w->append_limit) {
+		free(ap);
+		return mf_error_set(err, MF_ELIMIT,
+				    "message of %llu bytes exceeds the server's APPENDLIMIT of %llu",
+				    (unsigned long long)info->size,
+				    (unsigned long long)wm->w->append_limit);
+	}
 	for (size_t i = 0; wm->w->refuse_keyword != NULL && i < info->keyword_count; i++)
 		refuse = refuse || strcmp(info->keywords[i], wm->w->refuse_keyword) == 0;
 	ap->wm = wm;
@@ -228,6 +235,8 @@ static int wrap_append_begin_named(struct mbx *m, const char *folder,
 	struct wrap_ap *ap;
 	int rc;
 
+	if (wm->w->append_limit > 0 && info->size > wm->w->append_limit)
+		return wrap_append_begin(m, folder, info, token, ap_r, err);
 	for (size_t i = 0; wm->w->refuse_keyword != NULL && i < info->keyword_count; i++)
 		if (strcmp(info->keywords[i], wm->w->refuse_keyword) == 0)
 			return wrap_append_begin(m, folder, info, token, ap_r, err);
