@@ -9,14 +9,10 @@
 #include "endpoint/conntest.h"
 
 #include <stdarg.h>
-#include <stdint.h>
-#include <string.h>
 #include <time.h>
 
-#include "net/net.h"
-#include "proto/imap/imap-client.h"
+#include "endpoint/conntest-private.h"
 #include "util/buf.h"
-#include "util/mftime.h"
 #include "util/xmalloc.h"
 
 #define CONNTEST_DEFAULT_TIMEOUT_MS 10000
@@ -30,59 +26,6 @@ const char *conntest_stage_name(enum conntest_stage s)
 	if ((int)s < 0 || s >= CONNTEST_STAGE_COUNT)
 		return "unknown";
 	return conntest_names[s];
-}
-
-enum ct_status { CT_PENDING = 0, CT_OK, CT_FAILED, CT_SKIPPED };
-
-struct ct_stage {
-	enum ct_status status;
-	double ms;
-	char *detail; /* owned */
-};
-
-enum ct_login_mode { CT_LOGIN_NONE, CT_LOGIN_DIRECT, CT_LOGIN_SASL, CT_LOGIN_MASTER };
-
-struct ct_run {
-	const struct store_endpoint *ep;   /* foreign */
-	const struct conntest_opts *opts;  /* foreign */
-	const char *security;              /* "none", "starttls" or "tls" */
-	int port;
-	int timeout_ms;
-	struct ct_stage stage[CONNTEST_STAGE_COUNT];
-	int failed;                        /* failing stage, -1 while none */
-	struct mf_error err;               /* cause of the failure */
-	int64_t t0_ns;                     /* start of the running stage */
-	struct net_addrs addrs;
-	struct net_conn *conn;             /* owned until the client takes it */
-	struct imap_client *client;        /* owned */
-	char peer[80];
-	char *tls_desc;                    /* owned; NULL without TLS */
-	char *tls_cert;                    /* owned */
-	bool tls;
-	bool greeted;
-	bool preauth;
-	bool authenticated;
-	bool login_tried;
-	/* The login plan. Passwords point into opts (never copied). */
-	enum ct_login_mode mode;
-	bool admin_only;                   /* the admin logs in as itself */
-	const char *authzid;               /* foreign */
-	const char *authcid;               /* foreign, or master_login */
-	const char *password;              /* foreign */
-	char *master_login;                /* owned: "user<sep>admin" */
-	char *login_as;                    /* owned; LoginAs */
-	char *login_detail;                /* owned */
-	json_t *warnings;                  /* owned */
-};
-
-static bool ct_streq(const char *a, const char *b)
-{
-	return a != NULL && strcmp(a, b) == 0;
-}
-
-static bool ct_set(const char *s)
-{
-	return s != NULL && s[0] != '\0';
 }
 
 static int64_t ct_now_ns(void)
@@ -440,57 +383,62 @@ static void ct_caps_warnings(struct ct_run *r)
 			   "and cannot confirm where each message landed");
 }
 
-/* Decide who logs in and how (conntest.h, struct conntest_opts). */
+/* Decide who logs in and how (conntest.h, struct conntest_opts): the
+ * drivers' decision (imap_session_plan()), described for the report. */
 static void ct_plan_login(struct ct_run *r)
 {
 	const struct conntest_opts *o = r->opts;
 	const struct store_endpoint *ep = r->ep;
-	bool admin = ct_set(ep->admin_user) && o->admin_password != NULL;
+	struct imap_session_opts so;
 
-	if (ct_set(o->user) && o->password != NULL) {
-		r->mode = CT_LOGIN_DIRECT;
-		r->authcid = o->user;
-		r->password = o->password;
-		r->login_as = xstrdup(o->user);
-		r->login_detail = xasprintf("as %s", o->user);
-	} else if (ct_set(o->user) && admin) {
-		r->password = o->admin_password;
+	memset(&so, 0, sizeof(so));
+	so.auth = ct_streq(ep->auth, "login") ? IMAP_AUTH_LOGIN : IMAP_AUTH_PLAIN;
+	so.user = o->user;
+	so.password = o->password;
+	so.admin_user = ep->admin_user;
+	so.admin_password = o->admin_password;
+	so.impersonation = ct_streq(ep->impersonation, "master-user") ? IMAP_IMP_MASTER_USER
+								       : IMAP_IMP_SASL;
+	so.master_separator = ep->master_separator;
+	imap_session_plan(&so, imap_client_caps(r->client), &r->plan);
+
+	switch (r->plan.mode) {
+	case IMAP_LOGIN_USER:
+	case IMAP_LOGIN_ADMIN:
+		r->login_as = xstrdup(r->plan.authcid);
+		r->login_detail = xasprintf("as %s", r->plan.authcid);
+		break;
+	case IMAP_LOGIN_MASTER:
 		r->login_as = xasprintf("%s (as %s)", o->user, ep->admin_user);
-		if (ct_streq(ep->impersonation, "master-user")) {
-			r->mode = CT_LOGIN_MASTER;
-			r->master_login = xasprintf("%s%s%s", o->user,
-						    ct_set(ep->master_separator) ?
-						    ep->master_separator : "*",
-						    ep->admin_user);
-			r->authcid = r->master_login;
-			r->login_detail = xasprintf("as %s (master user %s)", o->user,
-						    ep->admin_user);
-		} else {
-			r->mode = CT_LOGIN_SASL;
-			r->authzid = o->user;
-			r->authcid = ep->admin_user;
-			r->login_detail = xasprintf("as %s (SASL authorization by %s)",
-						    o->user, ep->admin_user);
-		}
-	} else if (!ct_set(o->user) && admin) {
-		r->mode = CT_LOGIN_DIRECT;
-		r->admin_only = true;
-		r->authcid = ep->admin_user;
-		r->password = o->admin_password;
-		r->login_as = xstrdup(ep->admin_user);
-		r->login_detail = xasprintf("as %s", ep->admin_user);
-	} else {
-		r->mode = CT_LOGIN_NONE;
+		r->login_detail = xasprintf("as %s (master user %s)", o->user, ep->admin_user);
+		break;
+	case IMAP_LOGIN_SASL:
+		r->login_as = xasprintf("%s (as %s)", o->user, ep->admin_user);
+		r->login_detail = xasprintf("as %s (SASL authorization by %s)", o->user,
+					    ep->admin_user);
+		break;
+	case IMAP_LOGIN_NONE:
+		break;
 	}
+}
+
+/* The plan's refusals, in the words of the command line. */
+static void ct_refusal(struct ct_run *r)
+{
+	if (r->plan.refusal == IMAP_LOGIN_NEEDS_PLAIN)
+		mf_error_set(&r->err, MF_EUNSUPPORTED,
+			     "impersonation through SASL needs AUTHENTICATE PLAIN, which the "
+			     "server does not offer (try --impersonation master-user)");
+	else
+		mf_error_set(&r->err, MF_EAUTH,
+			     "the server refuses passwords on an unencrypted connection "
+			     "(LOGINDISABLED): use --security starttls or tls");
 }
 
 static int ct_login(struct ct_run *r)
 {
 	uint32_t caps = imap_client_caps(r->client);
-	bool has_plain = (caps & IMAP_CAP_AUTH_PLAIN) != 0;
-	bool use_plain;
 	struct mf_error cap_err;
-	const char *what;
 	int ret;
 
 	if (r->preauth) {
@@ -498,7 +446,7 @@ static int ct_login(struct ct_run *r)
 		ct_ok(r, CONNTEST_LOGIN, "pre-authenticated by the server (PREAUTH)");
 		return 0;
 	}
-	if (r->mode == CT_LOGIN_NONE) {
+	if (r->plan.mode == IMAP_LOGIN_NONE) {
 		ct_skip(r, CONNTEST_LOGIN, "not tested: no credentials are known");
 		if (!r->tls && !(caps & IMAP_CAP_LOGINDISABLED))
 			ct_warn(r, "the server would accept a password over an unencrypted "
@@ -506,36 +454,20 @@ static int ct_login(struct ct_run *r)
 		return 0;
 	}
 	ct_begin(r);
-	use_plain = r->mode == CT_LOGIN_SASL ||
-		    (!ct_streq(r->ep->auth, "login") && has_plain);
-	if (r->mode == CT_LOGIN_SASL && !has_plain) {
-		mf_error_set(&r->err, MF_EUNSUPPORTED,
-			     "impersonation through SASL needs AUTHENTICATE PLAIN, which the "
-			     "server does not offer (try --impersonation master-user)");
+	ret = imap_session_login(r->client, &r->plan, &r->err);
+	if (r->plan.refusal != IMAP_LOGIN_SEND) {
+		/* Refused before any password was sent. */
+		ct_refusal(r);
 		return ct_fail(r, CONNTEST_LOGIN);
 	}
-	if (!use_plain && (caps & IMAP_CAP_LOGINDISABLED)) {
-		mf_error_set(&r->err, MF_EAUTH,
-			     "the server refuses passwords on an unencrypted connection "
-			     "(LOGINDISABLED): use --security starttls or tls");
-		return ct_fail(r, CONNTEST_LOGIN);
-	}
-	if (!use_plain && !ct_streq(r->ep->auth, "login"))
+	if (r->plan.plain_missing)
 		ct_warn(r, "the server does not offer AUTHENTICATE PLAIN: the LOGIN command "
 			   "was used instead");
-
-	r->login_tried = true;
-	what = use_plain ? "AUTHENTICATE PLAIN" : "LOGIN";
-	if (use_plain)
-		ret = imap_client_authenticate_plain(r->client, r->authzid, r->authcid,
-						     r->password, &r->err);
-	else
-		ret = imap_client_login(r->client, r->authcid, r->password, &r->err);
 	if (!r->tls)
 		ct_warn(r, ret == 0 ? "the server accepted a password over an unencrypted connection"
 				    : "a password was sent over an unencrypted connection");
 	if (ret < 0) {
-		ct_reword(r, what);
+		ct_reword(r, r->plan.plain ? "AUTHENTICATE PLAIN" : "LOGIN");
 		return ct_fail(r, CONNTEST_LOGIN);
 	}
 	r->authenticated = true;
@@ -560,7 +492,7 @@ static int ct_select(struct ct_run *r)
 	ct_begin(r);
 	memset(&st, 0, sizeof(st));
 	ret = imap_client_select(r->client, "INBOX", true, &st, &r->err);
-	if (ret == MF_ENO && r->admin_only) {
+	if (ret == MF_ENO && r->plan.mode == IMAP_LOGIN_ADMIN) {
 		/* Administrators often have no mailbox of their own (Cyrus
 		 * admins, service accounts): the login proved the
 		 * credentials; a user's mailbox is tested with
@@ -596,179 +528,6 @@ static int ct_stages(struct ct_run *r)
 	return 0;
 }
 
-/* ---- the result document ------------------------------------------------- */
-
-static const struct {
-	const char *name;
-	uint32_t cap;
-} ct_migration_caps[] = {
-	{ "UIDPLUS", IMAP_CAP_UIDPLUS },
-	{ "CONDSTORE", IMAP_CAP_CONDSTORE },
-	{ "QRESYNC", IMAP_CAP_QRESYNC },
-	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
-	{ "MOVE", IMAP_CAP_MOVE },
-	{ "APPENDLIMIT", IMAP_CAP_APPENDLIMIT },
-	{ "LITERAL+", IMAP_CAP_LITERALPLUS },
-	{ "MULTIAPPEND", IMAP_CAP_MULTIAPPEND },
-	{ "COMPRESS", IMAP_CAP_COMPRESS },
-};
-
-static json_t *ct_str_or_null(const char *s)
-{
-	return ct_set(s) ? json_string(s) : json_null();
-}
-
-static json_t *ct_caps_array(const char *text)
-{
-	json_t *arr = json_array();
-	const char *p = text;
-
-	while (*p != '\0') {
-		size_t n;
-
-		while (*p == ' ')
-			p++;
-		n = strcspn(p, " ");
-		if (n > 0) {
-			char *word = xstrndup(p, n);
-
-			json_array_append_new(arr, json_string(word));
-			free(word);
-		}
-		p += n;
-	}
-	return arr;
-}
-
-static const char *ct_status_name(enum ct_status st)
-{
-	switch (st) {
-	case CT_OK: return "ok";
-	case CT_FAILED: return "failed";
-	default: return "skipped";
-	}
-}
-
-static json_t *ct_stages_json(struct ct_run *r)
-{
-	json_t *arr = json_array();
-
-	for (int s = 0; s < CONNTEST_STAGE_COUNT; s++) {
-		struct ct_stage *st = &r->stage[s];
-		double ms = (double)(int64_t)(st->ms * 100 + 0.5) / 100;
-		char *detail = NULL;
-
-		if (st->status == CT_PENDING) {
-			detail = xasprintf("not run: the %s stage failed",
-					   conntest_stage_name((enum conntest_stage)r->failed));
-			st->status = CT_SKIPPED;
-			ms = 0;
-		}
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:s}",
-						     "Stage", conntest_names[s],
-						     "Status", ct_status_name(st->status),
-						     "ElapsedMs", ms,
-						     "Detail", detail != NULL ? detail :
-						     st->detail != NULL ? st->detail : ""));
-		free(detail);
-	}
-	return arr;
-}
-
-static char *ct_message(const struct ct_run *r)
-{
-	const char *sec = ct_streq(r->security, "tls") ? "TLS" :
-			  ct_streq(r->security, "starttls") ? "STARTTLS" : "no TLS";
-
-	if (r->failed >= 0)
-		return xstrdup(r->err.msg);
-	if (r->preauth)
-		return xasprintf("Connected to %s (%s), pre-authenticated by the server and "
-				 "opened INBOX.", r->peer, sec);
-	if (r->mode == CT_LOGIN_NONE)
-		return xasprintf("Connected to %s (%s); the login was not tested because no "
-				 "credentials are known (set --admin-user, or give "
-				 "--test-mailbox USER with a password).", r->peer, sec);
-	if (r->stage[CONNTEST_SELECT].status != CT_OK)
-		return xasprintf("Connected to %s (%s) and logged in as %s (no INBOX of its "
-				 "own to open).", r->peer, sec, r->login_as);
-	return xasprintf("Connected to %s (%s), logged in as %s and opened INBOX.", r->peer,
-			 sec, r->login_as);
-}
-
-static json_t *ct_result(struct ct_run *r)
-{
-	const char *caps_text = r->client != NULL ? imap_client_caps_text(r->client) : "";
-	uint32_t caps = r->client != NULL ? imap_client_caps(r->client) : 0;
-	uint64_t limit = r->client != NULL ? imap_client_appendlimit(r->client) : 0;
-	json_t *mcaps = json_object();
-	char when[32];
-	char *msg;
-	json_t *doc;
-
-	for (size_t i = 0; i < sizeof(ct_migration_caps) / sizeof(ct_migration_caps[0]); i++)
-		json_object_set_new(mcaps, ct_migration_caps[i].name,
-				    json_boolean(caps & ct_migration_caps[i].cap));
-	mf_time_rfc3339(time(NULL), when);
-	msg = ct_message(r);
-	doc = json_object();
-	json_object_set_new(doc, "Result", json_string(r->failed < 0 ? "Success" : "Failed"));
-	json_object_set_new(doc, "Message", json_string(msg));
-	json_object_set_new(doc, "FailedStage", r->failed < 0 ? json_null() :
-			    json_string(conntest_names[r->failed]));
-	json_object_set_new(doc, "Server", ct_str_or_null(r->ep->server));
-	json_object_set_new(doc, "Port", json_integer(r->port));
-	json_object_set_new(doc, "Security", json_string(r->security));
-	json_object_set_new(doc, "LoginAs", ct_str_or_null(r->login_as));
-	json_object_set_new(doc, "Stages", ct_stages_json(r));
-	json_object_set_new(doc, "Greeting", r->greeted ?
-			    json_string(imap_client_greeting(r->client)) : json_null());
-	json_object_set_new(doc, "ServerId", r->client != NULL ?
-			    ct_str_or_null(imap_client_server_id(r->client)) : json_null());
-	json_object_set_new(doc, "TLS", ct_str_or_null(r->tls_desc));
-	json_object_set_new(doc, "Certificate", ct_str_or_null(r->tls_cert));
-	json_object_set_new(doc, "Capabilities", ct_caps_array(caps_text));
-	json_object_set_new(doc, "MigrationCapabilities", mcaps);
-	json_object_set_new(doc, "CapabilitiesAfterLogin",
-			    json_boolean(r->stage[CONNTEST_LOGIN].status == CT_OK));
-	json_object_set_new(doc, "AppendLimit", limit > 0 ? json_integer((json_int_t)limit) :
-			    json_null());
-	json_object_set_new(doc, "Warnings", json_incref(r->warnings));
-	json_object_set_new(doc, "TestedAt", json_string(when));
-	free(msg);
-	return doc;
-}
-
-/* Exchange endpoints are stored now; their test (Autodiscover, EWS or MRS)
- * comes later. */
-static json_t *ct_unsupported(const struct store_endpoint *ep)
-{
-	static const char *const nulls[] = {
-		"FailedStage", "Security", "LoginAs", "Greeting", "ServerId", "TLS",
-		"Certificate", "AppendLimit",
-	};
-	json_t *doc = json_object();
-	char when[32];
-	char *msg;
-
-	msg = xasprintf("the connection test of %s endpoints is not yet supported; "
-			"store the endpoint with --skip-verification", ep->type);
-	mf_time_rfc3339(time(NULL), when);
-	json_object_set_new(doc, "Result", json_string("Failed"));
-	json_object_set_new(doc, "Message", json_string(msg));
-	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
-		json_object_set_new(doc, nulls[i], json_null());
-	json_object_set_new(doc, "Server", ct_str_or_null(ep->server));
-	json_object_set_new(doc, "Port", json_integer(ep->port > 0 ? ep->port : 443));
-	json_object_set_new(doc, "Stages", json_array());
-	json_object_set_new(doc, "Capabilities", json_array());
-	json_object_set_new(doc, "MigrationCapabilities", json_object());
-	json_object_set_new(doc, "Warnings", json_array());
-	json_object_set_new(doc, "TestedAt", json_string(when));
-	free(msg);
-	return doc;
-}
-
 json_t *conntest_run(const struct store_endpoint *ep, const struct conntest_opts *opts,
 		     int *failed_stage_r)
 {
@@ -782,7 +541,7 @@ json_t *conntest_run(const struct store_endpoint *ep, const struct conntest_opts
 	}
 	if (ct_streq(ep->type, "exchange-remote") || ct_streq(ep->type, "outlook-anywhere")) {
 		*failed_stage_r = CONNTEST_UNSUPPORTED;
-		return ct_unsupported(ep);
+		return conntest_json_unsupported(ep);
 	}
 
 	memset(&r, 0, sizeof(r));
@@ -810,7 +569,7 @@ json_t *conntest_run(const struct store_endpoint *ep, const struct conntest_opts
 	/* Judge the capabilities last: servers announce more after login. */
 	if (r.stage[CONNTEST_CAPABILITY].status == CT_OK)
 		ct_caps_warnings(&r);
-	doc = ct_result(&r);
+	doc = conntest_json_result(&r);
 	*failed_stage_r = r.failed;
 
 	if (r.client != NULL)
@@ -821,7 +580,7 @@ json_t *conntest_run(const struct store_endpoint *ep, const struct conntest_opts
 		free(r.stage[s].detail);
 	free(r.tls_desc);
 	free(r.tls_cert);
-	free(r.master_login);
+	imap_session_plan_free(&r.plan);
 	free(r.login_as);
 	free(r.login_detail);
 	json_decref(r.warnings);

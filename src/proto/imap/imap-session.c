@@ -63,36 +63,90 @@ static int sess_starttls(const struct imap_session_opts *o, struct imap_client *
 	return imap_client_capability(c, false, err);
 }
 
+void imap_session_plan(const struct imap_session_opts *o, uint32_t caps,
+		       struct imap_session_plan *p)
+{
+	bool has_plain = (caps & IMAP_CAP_AUTH_PLAIN) != 0;
+	bool admin = sess_set(o->admin_user) && o->admin_password != NULL;
+
+	memset(p, 0, sizeof(*p));
+	if (sess_set(o->user) && o->password != NULL) {
+		p->mode = IMAP_LOGIN_USER;
+		p->authcid = o->user;
+		p->password = o->password;
+	} else if (sess_set(o->user) && admin) {
+		p->password = o->admin_password;
+		if (o->impersonation == IMAP_IMP_SASL) {
+			p->mode = IMAP_LOGIN_SASL;
+			p->authzid = o->user;
+			p->authcid = o->admin_user;
+		} else {
+			p->mode = IMAP_LOGIN_MASTER;
+			p->master_login = xasprintf("%s%s%s", o->user,
+						    sess_set(o->master_separator) ?
+						    o->master_separator : "*",
+						    o->admin_user);
+			p->authcid = p->master_login;
+		}
+	} else if (admin) {
+		p->mode = IMAP_LOGIN_ADMIN;
+		p->authcid = o->admin_user;
+		p->password = o->admin_password;
+	} else {
+		return;
+	}
+	/* SASL impersonation needs PLAIN's authorization identity; the
+	 * others use PLAIN when asked for and offered. */
+	p->plain = p->mode == IMAP_LOGIN_SASL || (o->auth == IMAP_AUTH_PLAIN && has_plain);
+	p->plain_missing = !p->plain && o->auth == IMAP_AUTH_PLAIN;
+	if (p->mode == IMAP_LOGIN_SASL && !has_plain)
+		p->refusal = IMAP_LOGIN_NEEDS_PLAIN;
+	else if (!p->plain && (caps & IMAP_CAP_LOGINDISABLED))
+		p->refusal = IMAP_LOGIN_DISABLED;
+}
+
+void imap_session_plan_free(struct imap_session_plan *p)
+{
+	free(p->master_login);
+	p->master_login = NULL;
+	p->authcid = NULL;
+}
+
+int imap_session_login(struct imap_client *c, const struct imap_session_plan *p,
+		       struct mf_error *err)
+{
+	if (p->mode == IMAP_LOGIN_NONE)
+		return mf_error_set(err, MF_EINVAL, "no credentials to log in with");
+	switch (p->refusal) {
+	case IMAP_LOGIN_NEEDS_PLAIN:
+		return mf_error_set(err, MF_EUNSUPPORTED,
+				    "impersonation through SASL needs AUTHENTICATE "
+				    "PLAIN, which the server does not offer");
+	case IMAP_LOGIN_DISABLED:
+		/* The client's own words for it (imap_client_login()). */
+		return mf_error_set(err, MF_EAUTH,
+				    "server disables LOGIN (LOGINDISABLED) on this connection");
+	case IMAP_LOGIN_SEND:
+		break;
+	}
+	if (p->plain)
+		return imap_client_authenticate_plain(c, p->authzid, p->authcid, p->password, err);
+	return imap_client_login(c, p->authcid, p->password, err);
+}
+
+/* A mailbox session is always some user's: credentials that name only the
+ * administrator are no credentials here (the connection test accepts them). */
 static int sess_login(const struct imap_session_opts *o, struct imap_client *c,
 		      struct mf_error *err)
 {
-	bool plain = (imap_client_caps(c) & IMAP_CAP_AUTH_PLAIN) != 0 && o->auth == IMAP_AUTH_PLAIN;
-	char *login = NULL;
+	struct imap_session_plan plan;
 	int rc;
 
-	if (sess_set(o->user) && o->password != NULL) {
-		if (plain)
-			return imap_client_authenticate_plain(c, NULL, o->user, o->password, err);
-		return imap_client_login(c, o->user, o->password, err);
-	}
-	if (!sess_set(o->user) || !sess_set(o->admin_user) || o->admin_password == NULL)
-		return mf_error_set(err, MF_EINVAL, "no credentials to log in with");
-	if (o->impersonation == IMAP_IMP_SASL) {
-		if (!(imap_client_caps(c) & IMAP_CAP_AUTH_PLAIN))
-			return mf_error_set(err, MF_EUNSUPPORTED,
-					    "impersonation through SASL needs AUTHENTICATE "
-					    "PLAIN, which the server does not offer");
-		return imap_client_authenticate_plain(c, o->user, o->admin_user,
-						      o->admin_password, err);
-	}
-	login = xasprintf("%s%s%s", o->user,
-			  sess_set(o->master_separator) ? o->master_separator : "*",
-			  o->admin_user);
-	if (plain)
-		rc = imap_client_authenticate_plain(c, NULL, login, o->admin_password, err);
-	else
-		rc = imap_client_login(c, login, o->admin_password, err);
-	free(login);
+	imap_session_plan(o, imap_client_caps(c), &plan);
+	if (plan.mode == IMAP_LOGIN_ADMIN)
+		plan.mode = IMAP_LOGIN_NONE;
+	rc = imap_session_login(c, &plan, err);
+	imap_session_plan_free(&plan);
 	return rc;
 }
 
