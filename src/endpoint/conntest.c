@@ -13,6 +13,7 @@
 
 #include "endpoint/conntest-private.h"
 #include "util/buf.h"
+#include "util/mftime.h"
 #include "util/xmalloc.h"
 
 #define CONNTEST_DEFAULT_TIMEOUT_MS 10000
@@ -34,22 +35,6 @@ static int64_t ct_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* "10", "0.5", "2.25": seconds for messages. */
-static const char *ct_secs(int ms, char out[24])
-{
-	size_t n;
-
-	if (ms % 1000 == 0) {
-		snprintf(out, 24, "%d", ms / 1000);
-		return out;
-	}
-	snprintf(out, 24, "%d.%03d", ms / 1000, ms % 1000);
-	n = strlen(out);
-	while (n > 0 && out[n - 1] == '0')
-		out[--n] = '\0';
-	return out;
 }
 
 static void ct_begin(struct ct_run *r)
@@ -118,7 +103,7 @@ static void ct_reword(struct ct_run *r, const char *what)
 
 	if (r->err.code == MF_ETIMEOUT)
 		mf_error_set(&r->err, MF_ETIMEOUT, "no answer to %s within %s s", what,
-			     ct_secs(r->timeout_ms, secs));
+			     mf_secs_text(r->timeout_ms, secs));
 	else if (r->err.code == MF_ECLOSED)
 		mf_error_set(&r->err, MF_ECLOSED, "the server closed the connection during %s",
 			     what);
@@ -146,7 +131,7 @@ static int ct_dns(struct ct_run *r)
 	if (ret < 0) {
 		if (ret == MF_ETIMEOUT)
 			mf_error_set(&r->err, ret, "no DNS answer for %s within %s s", server,
-				     ct_secs(r->timeout_ms, secs));
+				     mf_secs_text(r->timeout_ms, secs));
 		return ct_fail(r, CONNTEST_DNS);
 	}
 	if (r->addrs.count == 0) {
@@ -194,7 +179,7 @@ static int ct_connect(struct ct_run *r)
 		if (!ct_names_addr(r, r->err.msg)) {
 			if (ret == MF_ETIMEOUT)
 				mf_error_set(&r->err, ret, "no answer from %s within %s s",
-					     target, ct_secs(r->timeout_ms, secs));
+					     target, mf_secs_text(r->timeout_ms, secs));
 			else
 				mf_error_set(&r->err, ret, "%s by %s", r->err.msg, target);
 		}
@@ -239,7 +224,7 @@ static int ct_tls(struct ct_run *r)
 	if (ret < 0) {
 		if (ret == MF_ETIMEOUT)
 			mf_error_set(&r->err, ret, "no TLS handshake within %s s",
-				     ct_secs(r->timeout_ms, secs));
+				     mf_secs_text(r->timeout_ms, secs));
 		else if (ret == MF_ECLOSED)
 			mf_error_set(&r->err, ret,
 				     "the server closed the connection during the TLS handshake");
@@ -272,7 +257,7 @@ static int ct_greeting(struct ct_run *r)
 	if (ret < 0) {
 		if (ret == MF_ETIMEOUT)
 			mf_error_set(&r->err, ret, "no greeting within %s s",
-				     ct_secs(r->timeout_ms, secs));
+				     mf_secs_text(r->timeout_ms, secs));
 		else if (ret == MF_ECLOSED)
 			mf_error_set(&r->err, ret,
 				     "the server closed the connection without a greeting");

@@ -1,5 +1,8 @@
 #include "mftime.h"
 
+#include <stdio.h>
+#include <string.h>
+
 int64_t mf_now_ms(void)
 {
 	struct timespec ts;
@@ -28,4 +31,19 @@ void mf_time_rfc3339(time_t t, char out[32])
 
 	gmtime_r(&t, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *mf_secs_text(int ms, char out[24])
+{
+	size_t n;
+
+	if (ms % 1000 == 0) {
+		snprintf(out, 24, "%d", ms / 1000);
+		return out;
+	}
+	snprintf(out, 24, "%d.%03d", ms / 1000, ms % 1000);
+	n = strlen(out);
+	while (n > 0 && out[n - 1] == '0')
+		out[--n] = '\0';
+	return out;
 }

@@ -68,7 +68,7 @@ static enum ad_outcome ad_http_failure(struct ad_src *s, int rc, const struct mf
 
 	switch (rc) {
 	case MF_ETIMEOUT:
-		*text_r = xasprintf("no answer within %s s", ad_secs(timeout_ms, secs));
+		*text_r = xasprintf("no answer within %s s", mf_secs_text(timeout_ms, secs));
 		return AD_OUT_ERROR;
 	case MF_ELIMIT:
 		*text_r = xstrdup(AD_TXT_TOO_BIG);

@@ -488,7 +488,7 @@ static enum pox_rc pox_http_probe(struct pox_run *r)
 	if (rc < 0) {
 		if (rc == MF_ETIMEOUT)
 			mf_error_set(&e, rc, "no answer within %s s",
-				     ad_secs(req.timeout_ms, secs));
+				     mf_secs_text(req.timeout_ms, secs));
 		ad_note(s, rc == MF_EDNS ? AD_OUT_NOTHING : AD_OUT_ERROR, "%s -> %s", url, e.msg);
 		ad_trace(s, "GET %s -> %s", url, e.msg);
 	} else if (resp.status >= 300 && resp.status < 400 && resp.location != NULL) {

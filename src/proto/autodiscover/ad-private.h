@@ -18,6 +18,7 @@
 #include "proto/autodiscover/autodiscover.h"
 #include "proto/http/http.h"
 #include "util/buf.h"
+#include "util/mftime.h"
 
 enum ad_source_id {
 	AD_SRC_POX = 0,
@@ -112,9 +113,6 @@ char *ad_lower(const char *s);
  * request (request timeout capped by what is left; <= 0: deadline passed). */
 int ad_left_ms(const struct ad_ctx *ctx);
 int ad_timeout_ms(const struct ad_ctx *ctx);
-/* "10", "2.5": seconds in messages. */
-const char *ad_secs(int ms, char out[24]);
-
 /* One trace line "SOURCE: text" (when tracing), whole under the lock. */
 void ad_trace(struct ad_src *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Add one reason to the source's notes and raise its outcome. */

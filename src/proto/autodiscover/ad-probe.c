@@ -43,7 +43,7 @@ static char *probe_fail(const char *step, const struct mf_error *e, int timeout_
 	char secs[24];
 
 	if (e->code == MF_ETIMEOUT)
-		return xasprintf("%s: no answer within %s s", step, ad_secs(timeout_ms, secs));
+		return xasprintf("%s: no answer within %s s", step, mf_secs_text(timeout_ms, secs));
 	if (e->code == MF_ECLOSED)
 		return xasprintf("%s: the server closed the connection", step);
 	return xasprintf("%s: %s", step, e->msg[0] != '\0' ? e->msg : mf_errcode_name(e->code));

@@ -300,21 +300,6 @@ int ad_timeout_ms(const struct ad_ctx *ctx)
 	return left < ctx->request_timeout_ms ? left : ctx->request_timeout_ms;
 }
 
-const char *ad_secs(int ms, char out[24])
-{
-	size_t n;
-
-	if (ms % 1000 == 0) {
-		snprintf(out, 24, "%d", ms / 1000);
-		return out;
-	}
-	snprintf(out, 24, "%d.%03d", ms / 1000, ms % 1000);
-	n = strlen(out);
-	while (n > 0 && out[n - 1] == '0')
-		out[--n] = '\0';
-	return out;
-}
-
 void ad_trace(struct ad_src *s, const char *fmt, ...)
 {
 	FILE *f = s->ctx->o->trace;
