@@ -373,11 +373,19 @@ static void store_sodium_init(void)
  * 0644); SQLite gives the -wal and -shm files the same mode. */
 static int store_db_precreate(struct store *st, struct mf_error *err)
 {
-	int fd = open(st->db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* O_EXCL: never open (and close) a database file that exists.
+	 * Closing any descriptor of a file drops every POSIX lock this
+	 * process holds on it, including those of other store handles
+	 * (worker threads, serve): SQLite would then lose its locks and a
+	 * second process could checkpoint the WAL away under them. */
+	int fd = open(st->db_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return 0;
 		return mf_error_set(err, MF_EIO, "cannot create database %s: %s", st->db_path,
 				    strerror(errno));
+	}
 	close(fd);
 	return 0;
 }
