@@ -428,11 +428,12 @@ class Dovecot:
             if not os.path.exists(marker):
                 open(marker, "w").close()
 
-    def _keyword_letters(self, user, keywords):
-        """Letters for keywords, recorded in Maildir/dovecot-keywords."""
+    def _keyword_letters(self, fdir, keywords):
+        """Letters for keywords, recorded in the folder's own
+        dovecot-keywords (Maildir++ keeps one per folder)."""
         if not keywords:
             return ""
-        path = os.path.join(self.maildir(user), "dovecot-keywords")
+        path = os.path.join(fdir, "dovecot-keywords")
         known = []
         try:
             with open(path) as f:
@@ -481,7 +482,7 @@ class Dovecot:
         self._ensure_maildir(root, False)
         fdir = self._folder_dir(user, folder)
         self._ensure_maildir(fdir, fdir != root)
-        letters = "".join(sorted(system + self._keyword_letters(user, keywords)))
+        letters = "".join(sorted(system + self._keyword_letters(fdir, keywords)))
         self._seq += 1
         base = f"{int(internaldate)}.M{self._seq}P{os.getpid()}.mailferry-test,S={len(data)}"
         tmp = os.path.join(fdir, "tmp", base)
