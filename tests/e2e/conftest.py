@@ -572,8 +572,8 @@ class Issue4Helpers:
         assert r.rc == 0, r.describe()
         return r
 
-    def start_wait(self, name, rc=0, timeout=300):
-        r = self.run(["batch", "start", name, "--wait"], timeout=timeout)
+    def start_wait(self, name, rc=0, timeout=300, extra=()):
+        r = self.run(["batch", "start", name, "--wait", *extra], timeout=timeout)
         if rc is not None:
             assert r.rc == rc, f"{r.describe()}\n{self.summary(name)}"
         return r

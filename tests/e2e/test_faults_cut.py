@@ -132,9 +132,9 @@ def _verify(pair, partial=False):
     return rep
 
 
-def _start(run, pair, rc=0):
+def _start(run, pair, rc=0, extra=()):
     t0 = time.monotonic()
-    r = run(["batch", "start", pair.batch, "--wait"], timeout=WAIT)
+    r = run(["batch", "start", pair.batch, "--wait", *extra], timeout=WAIT)
     took = time.monotonic() - t0
     rows = batch_report(run, pair.batch)
     assert r.rc == rc, f"{r.describe()}\n{row_summary(rows)}\n{pair.sproxy.summary()}\n" \
@@ -157,10 +157,11 @@ def test_source_cut_in_a_fetch_literal(run, pair):
     assert pair.sproxy.connections >= 2, pair.sproxy.summary()
     assert _transient(run) >= 1
     _verify(pair)
-    # Resumed where it stopped: starting the folder again would fetch the
-    # k bodies before the cut a second time.
+    # Resumed where it stopped: starting the folder again would fetch (and
+    # append) the k messages before the cut a second time.
     total = pair.world.total
-    assert pair.sproxy.literals[S2C] < total + k - 20, pair.sproxy.summary()
+    assert pair.tproxy.literals[C2S] < total + k - 20, pair.tproxy.summary()
+    assert pair.sproxy.literals[S2C] < total + k, pair.sproxy.summary()
 
 
 @pytest.mark.needs_issue4
@@ -209,11 +210,13 @@ def test_bye_from_the_source(run, pair):
 
 @pytest.mark.needs_issue4
 def test_bye_from_the_target(run, pair):
-    # The target's answers carry no literals: the BYE follows the
-    # response line that ends after 4 KB of answers.
-    rule = pair.tproxy.bye("Server shutting down.", at_byte=4000)
+    # Once the 150th APPEND literal has gone to the target, a BYE from the
+    # target at the next line boundary of its answers.
+    byes = []
+    trigger = pair.tproxy.on(C2S, lambda info: byes.append(pair.tproxy.bye(
+        "Server shutting down.")), literal=150, min_literal=2000)
     r, rows, _ = _start(run, pair)
-    assert rule.fired.is_set(), pair.tproxy.summary()
+    assert trigger.fired.is_set() and byes and byes[0].fired.is_set(), pair.tproxy.summary()
     assert jget(rows[ALICE], "Status") == "Synced", row_summary(rows)
     _verify(pair)
 
@@ -233,9 +236,12 @@ def test_short_stall_and_slow_link_only_slow_down(run, pair):
 @pytest.mark.needs_issue4
 def test_stall_for_ever_is_noticed_and_retried(run, pair):
     """No byte from the source for ever from the 150th body on: the I/O
-    timeout (30 s) must notice, and a new connection finish the job."""
+    timeout must notice (--io-timeout 3s where `batch start` has it, else
+    the default 30 s), and a new connection finish the job."""
     rule = pair.sproxy.stall(S2C, literal=150, seconds=None)
-    r, rows, took = _start(run, pair)
+    h = run(["batch", "start", "--help"])
+    extra = ("--io-timeout", "3s") if "--io-timeout" in h.out + h.err else ()
+    r, rows, took = _start(run, pair, extra=extra)
     assert rule.fired.is_set()
     assert jget(rows[ALICE], "Status") == "Synced", row_summary(rows)
     assert pair.sproxy.connections >= 2
@@ -250,12 +256,16 @@ def test_every_connection_cut_fails_the_user_after_retries_then_resumes(run, pai
     a later start (connections no longer cut) completes without duplicates.
     Issue 4: backoff between the attempts (exponential, with jitter)."""
     rules = [pair.sproxy.cut(S2C, literal=40, min_literal=1) for _ in range(40)]
-    r, rows, took = _start(run, pair, rc=1)
+    h = run(["batch", "start", "--help"])
+    # A lower cap of the backoff keeps the test short (1, 2, 3, 3, 3 s).
+    extra = ("--retry-max", "3s") if "--retry-max" in h.out + h.err else ()
+    r, rows, took = _start(run, pair, rc=1, extra=extra)
     row = rows[ALICE]
     assert jget(row, "Status") == "Failed", row_summary(rows)
     err = jget(row, "LastError") or ""
     assert err.strip(), row_summary(rows)
-    assert any(w in err.lower() for w in ("reconnect", "retr", "attempt", "closed", "connection")), err
+    words = ("reconnect", "retr", "attempt", "closed", "connection")
+    assert any(w in err.lower() for w in words), err
     fired = [ru.info["time"] for ru in rules if ru.fired.is_set()]
     assert len(fired) >= 3, pair.sproxy.summary()
     gaps = [b - a for a, b in zip(fired, fired[1:])]

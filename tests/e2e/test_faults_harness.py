@@ -196,7 +196,8 @@ def test_scripted_server_as_a_target(scripted_imap):
 
 def test_scripted_faults_and_quota(scripted_imap):
     s = scripted_imap(users={BOB: "bobpw"})
-    s.fault("AUTH", times=2, reply="NO [UNAVAILABLE] Busy. Suggested Backoff Time: 200 milliseconds")
+    s.fault("AUTH", times=2,
+            reply="NO [UNAVAILABLE] Busy. Suggested Backoff Time: 200 milliseconds")
     s.fault("SELECT", times=1, reply="NO [INUSE] Mailbox in use")
     s.fault("UID FETCH", times=1, reply="BYE Connection limit exceeded", after=1)
     m = imaplib.IMAP4("127.0.0.1", s.port)

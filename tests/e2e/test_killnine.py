@@ -26,7 +26,13 @@ A second test does the same for an IMAP target (bob's 1,200 messages,
 Dovecot -> Dovecot, both sides through fault proxies): its points also fall
 while a message streams into an APPEND; its numbers go to the same file
 under "imap_target".
-Environment: MF_KILLNINE_SEED (default 4242), MF_KILLNINE_POINTS (default 30).
+Environment: MF_KILLNINE_SEED (default 4242), MF_KILLNINE_POINTS (default 30),
+MF_KILLNINE_DIAG=1 (IMAP target: count the target's duplicates after each
+kill, recorded with the point).
+
+The local-store test needs the reconciliation of unconfirmed intents of
+issue 4 (before it, each kill left the messages whose append completed
+just before it to be copied again: about 600 duplicates per run).
 """
 
 import json
@@ -46,10 +52,6 @@ from tests.e2e.migrate_helpers import (
 from tests.servers.faultproxy import C2S, S2C
 from tests.servers.mfrun import jget
 
-# Reconciliation of unconfirmed intents (issue 4) is what makes this pass:
-# before it, a message whose append completed just before the kill is
-# copied again (a duplicate).
-pytestmark = pytest.mark.needs_issue4
 
 SEED = int(os.environ.get("MF_KILLNINE_SEED", "4242"))
 POINTS = max(20, int(os.environ.get("MF_KILLNINE_POINTS", "30")))
@@ -133,15 +135,16 @@ def _imap_count(server, users):
     return n
 
 
-def kill_loop(mf_procs, batch, total, progress, kinds, rng, points_wanted=POINTS):
+def kill_loop(mf_procs, batch, total, progress, kinds, rng, points_wanted=POINTS, diag=None):
     """Run `batch start BATCH --wait` again and again, killing each run with
     SIGKILL at a point of the kind kinds[i % len(kinds)]:
       ("literal", proxy, direction)  while the K-th literal of the run
                                       streams through proxy in direction;
       ("timer", None, None)           after a random delay.
     K is chosen so that the points spread over the rest of the migration
-    (progress() tells how many messages the target holds). Returns (points,
-    runs, the process that ended by itself)."""
+    (progress() tells how many messages the target holds). diag(): extra
+    facts recorded with each point (MF_KILLNINE_DIAG=1). Returns (points,
+    runs, seconds)."""
     points, runs, final = [], 0, None
     t_start = time.monotonic()
     while len(points) < points_wanted and time.monotonic() - t_start < TIME_BUDGET:
@@ -181,6 +184,8 @@ def kill_loop(mf_procs, batch, total, progress, kinds, rng, points_wanted=POINTS
         points.append({"kind": kind if kind == "timer" else f"{kind}-{direction}",
                        "param": param, "stored_before": stored,
                        "at": round(time.monotonic() - t_start, 2)})
+        if diag is not None:
+            points[-1].update(diag())
     for k in kinds:
         if k[1] is not None:
             k[1].clear()
@@ -282,6 +287,10 @@ def k9_target(server_root):
     d.stop()
 
 
+# Reconciliation of unconfirmed intents on an IMAP target (issue 4): with
+# the engine as of this writing, some seeds (MF_KILLNINE_SEED=1) leave 4-12
+# duplicates on the target; before reconciliation, about 1,000.
+@pytest.mark.needs_issue4
 def test_kill_nine_into_an_imap_target(k9_source, k9_target, faultproxy, run, mf_procs,
                                        tmp_path):
     """bob's 1,200 messages, Dovecot -> Dovecot, both through fault proxies:
@@ -298,8 +307,25 @@ def test_kill_nine_into_an_imap_target(k9_source, k9_target, faultproxy, run, mf
     assert r.rc == 0, r.describe()
 
     kinds = [("literal", tproxy, C2S), ("literal", sproxy, S2C), ("timer", None, None)]
+
+    def diag():
+        # Duplicates on the target right after this kill (before the resume
+        # that should settle the intents).
+        t = dst.login(BOB)
+        try:
+            snap = verify.snapshot(t)
+        finally:
+            t.logout()
+        n, seen = 0, set()
+        for f in snap.folders.values():
+            for m in f.messages:
+                key = (f.name, m.sha256)
+                n += key in seen
+                seen.add(key)
+        return {"target_duplicates_after_kill": n}
     points, runs, elapsed = kill_loop(mf_procs, "k9i", total, lambda: _imap_count(dst, [BOB]),
-                                      kinds, random.Random(SEED + 1))
+                                      kinds, random.Random(SEED + 1),
+                                      diag=diag if os.environ.get("MF_KILLNINE_DIAG") else None)
     rows = batch_report(run, "k9i")
     statuses = {e: jget(row, "Status") for e, row in rows.items()}
     numbers, reports = verify_users(src, dst.login, (BOB,), total)

@@ -541,7 +541,13 @@ class FaultProxy:
     # ---- rules ----------------------------------------------------------------
 
     def add(self, rule):
-        self._run_in_loop(lambda: self.rules.append(rule))
+        """Arm rule. Also callable from a callback of an "on" rule (in the
+        proxy's thread), to chain faults: p.on(C2S, lambda i: p.bye(),
+        literal=100) sends a BYE once the 100th APPEND literal went by."""
+        if threading.current_thread() is self._thread:
+            self.rules.append(rule)
+        else:
+            self._run_in_loop(lambda: self.rules.append(rule))
         return rule
 
     def cut(self, direction=S2C, how="fin", **trigger):

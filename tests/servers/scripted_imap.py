@@ -30,10 +30,11 @@ answer: "NO ..." as the tagged answer, "BAD ...", or "BYE ..." (an
 untagged BYE, then the connection is closed). The command "GREETING"
 matches a new connection (its greeting is then "* BYE ..." or, for NO,
 "* NO ..." and a close); "AUTH" matches LOGIN and AUTHENTICATE. Every
-command is logged in s.log as (monotonic time, connection, command, outcome)
-where outcome is "ok", "no", "bad", "bye" or "fault:<kind>", so a test can
-check how far apart the client's retries were (greetings are logged too,
-as "GREETING").
+command is logged in s.log as (monotonic time, connection, command, outcome,
+key) where outcome is "ok", "no", "bad", "logout" or "fault:<kind>" and key
+is a digest of the command's arguments (an APPEND's: of its message), so a
+test can find the retry of a refused command and how long the client
+waited (greetings are logged too, as "GREETING"; see retry_pauses()).
 
 Quota: quota_messages (or quota_bytes) caps the messages (bytes) a user's
 account may hold; an APPEND beyond it gets quota_reply
@@ -44,6 +45,7 @@ nothing. Set it to None to lift the limit.
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import re
 import threading
 import time
@@ -197,11 +199,13 @@ def imap_date(when):
     sign = "+" if mins >= 0 else "-"
     mins = abs(mins)
     return (f"{when.day:02d}-{_MONTHS[when.month - 1]}-{when.year:04d} "
-            f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} {sign}{mins // 60:02d}{mins % 60:02d}")
+            f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} "
+            f"{sign}{mins // 60:02d}{mins % 60:02d}")
 
 
 def parse_imap_date(text):
-    mo = re.match(r"\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)", text)
+    mo = re.match(r"\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) "
+                  r"([+-])(\d\d)(\d\d)", text)
     if not mo:
         raise ImapSyntaxError(f"bad date-time {text!r}")
     month = [m.lower() for m in _MONTHS].index(mo.group(2).lower()) + 1
@@ -310,7 +314,25 @@ class ScriptedImap:
     def outcomes(self, command):
         """[(time, outcome)] of the logged commands named command."""
         with self.lock:
-            return [(t, o) for t, _c, name, o in self.log if name == command.upper()]
+            return [(t, o) for t, _c, name, o, _k in self.log if name == command.upper()]
+
+    def retry_pauses(self, commands):
+        """For each fault answer to one of commands: seconds until the same
+        command (same arguments; a new connection for GREETING) came again,
+        or None when it never did."""
+        names = set()
+        for c in commands:
+            c = c.upper()
+            names.update(("LOGIN", "AUTHENTICATE") if c == "AUTH" else (c,))
+        with self.lock:
+            log = [e for e in self.log if e[2] in names]
+        out = []
+        for i, (t, _c, name, outcome, key) in enumerate(log):
+            if not outcome.startswith("fault:"):
+                continue
+            nxt = next((e for e in log[i + 1:] if e[2] == name and e[4] == key), None)
+            out.append(None if nxt is None else nxt[0] - t)
+        return out
 
     # ---- life cycle ---------------------------------------------------------
 
@@ -388,9 +410,9 @@ class ScriptedImap:
                 return f
         return None
 
-    def _log(self, conn, command, outcome):
+    def _log(self, conn, command, outcome, key=None):
         with self.lock:
-            self.log.append((time.monotonic(), conn, command, outcome))
+            self.log.append((time.monotonic(), conn, command, outcome, key))
 
     # ---- connections ----------------------------------------------------------
 
@@ -467,7 +489,8 @@ class _Session:
             await self.send(f"* {kind.upper()} {text}\r\n")
             return
         s._log(self.index, "GREETING", "ok")
-        await self.send("* OK [CAPABILITY " + " ".join(s.capabilities) + "] Scripted IMAP ready\r\n")
+        await self.send("* OK [CAPABILITY " + " ".join(s.capabilities)
+                        + "] Scripted IMAP ready\r\n")
         while True:
             parts = await self.read_command()
             if parts is None:
@@ -484,10 +507,11 @@ class _Session:
                 sub = rest[0].split(b" ", 1)
                 name = "UID " + sub[0].decode(errors="replace").upper()
                 rest = [sub[1] if len(sub) > 1 else b"", *rest[1:]]
+            key = hashlib.sha1(b"\0".join(bytes(p) for p in rest)).hexdigest()[:16]
             f = s._match_fault(name, self.user)
             if f is not None:
                 kind = f.kind()
-                s._log(self.index, name, "fault:" + kind.lower())
+                s._log(self.index, name, "fault:" + kind.lower(), key)
                 if kind == "BYE":
                     await self.send(f"* {f.reply}\r\n")
                     return
@@ -502,7 +526,7 @@ class _Session:
             except (ValueError, IndexError, KeyError, TypeError) as e:
                 await self.send(f"{tag} BAD invalid arguments ({type(e).__name__})\r\n")
                 outcome = "bad"
-            s._log(self.index, name, outcome)
+            s._log(self.index, name, outcome, key)
             if outcome == "logout":
                 return
 
@@ -739,11 +763,12 @@ class _Session:
                 return await self.no(tag, "[NONEXISTENT] No such mailbox")
             self.view = [m.uid for m in mb.messages]
             kws = sorted({f for m in mb.messages for f in m.flags if not f.startswith("\\")})
-            lines = (f"* FLAGS ({' '.join(list(SYSTEM_FLAGS) + kws)})\r\n"
+            flags = " ".join(list(SYSTEM_FLAGS) + kws)
+            lines = (f"* FLAGS ({flags})\r\n"
                      f"* {len(mb.messages)} EXISTS\r\n* 0 RECENT\r\n"
                      f"* OK [UIDVALIDITY {mb.uidvalidity}] UIDs valid\r\n"
                      f"* OK [UIDNEXT {mb.uidnext}] Predicted next UID\r\n"
-                     f"* OK [PERMANENTFLAGS ({' '.join(list(SYSTEM_FLAGS) + kws)} \\*)] Limited\r\n")
+                     f"* OK [PERMANENTFLAGS ({flags} \\*)] Limited\r\n")
         self.selected = mb
         self.readonly = readonly
         await self.send(lines)
