@@ -14,6 +14,10 @@
  * Return values: 0, or a negative MF_E* code with err set. The code tells how
  * far a failure reaches:
  *   MF_ENO / MF_ELIMIT on append_end: this message only (skip it);
+ *   MF_ERETRY in an append's report: not stored, as the command it shared
+ *     with other messages was refused as a whole (IMAP MULTIAPPEND is
+ *     atomic): append it again alone (set_append_alone) to learn whether
+ *     the target takes it;
  *   MF_ECLOSED / MF_ETIMEOUT / MF_EIO: the connection or store (retry);
  *   MF_EAUTH: the user (fail at once).
  */
@@ -122,9 +126,10 @@ struct mbx;                 /* an open mailbox (one user's account) */
 struct mbx_append;          /* one message being appended */
 
 /* Outcome of one append: rc 0 and *out on success; MF_ENO / MF_ELIMIT when
- * the target refused this message (err has the server's words); other codes
- * when the connection or store failed. out and err are valid during the
- * call only. */
+ * the target refused this message (err has the server's words); MF_ERETRY
+ * when it was not stored because its whole batch was refused (append it
+ * again alone); other codes when the connection or store failed. out and
+ * err are valid during the call only. */
 typedef void mbx_append_done_fn(void *ctx, uint64_t token, int rc,
 				const struct mbx_appended *out, const struct mf_error *err);
 
@@ -169,6 +174,11 @@ struct mailbox_driver {
 	void (*append_abort)(struct mbx_append *ap);
 	int (*append_flush)(struct mbx *m, struct mf_error *err);
 	void (*close)(struct mbx **mp);
+	/* While alone is true, every message goes in a command of its own
+	 * (from the next append_begin on), so that a refusal names it alone.
+	 * NULL for a driver that never batches (and never reports
+	 * MF_ERETRY). */
+	void (*set_append_alone)(struct mbx *m, bool alone);
 
 	/* ---- incremental sync and reconciliation ----
 	 * Optional: a driver that lacks one leaves it NULL, and the engine

@@ -1,17 +1,24 @@
 /* imap-driver-append.c: appending messages, streamed and pipelined
  * (imap-driver.h, "Target side").
  *
- * Each append is one APPEND command whose literal the caller's bytes fill
- * as they come (imap_cmd_literal_stream): nothing of the message is
- * buffered here. append_end leaves the command in flight; its tagged answer
- * reaches imd_append_done during whatever later call reads from the server,
- * which reports it through the caller's done callback. Every message handed
- * over is reported exactly once (a lost connection reports each one still
- * in flight with the connection's error), except an aborted one.
+ * Each append is one message of an APPEND command whose literal the
+ * caller's bytes fill as they come (imap_cmd_literal_stream): nothing of
+ * the message is buffered here. With MULTIAPPEND a command holds several
+ * messages: it stays open after a message's append_end, and the next
+ * append_begin to the same folder continues it (imap_client_literal_next)
+ * until it is full or something else must be sent; then its final CRLF
+ * goes out (imd_append_close). The tagged answer of a command reaches
+ * imd_append_done during whatever later call reads from the server, which
+ * reports each of its messages through the caller's done callback. Every
+ * message handed over is reported exactly once (a lost connection reports
+ * each one still in flight with the connection's error), except an aborted
+ * one; a message whose command is answered while its bytes are still being
+ * written is reported at its append_end, so the caller never sees the
+ * report of a message it is still writing.
  *
- * RFC 9051 section 6.3.12 (APPEND), RFC 7888 (LITERAL+ / LITERAL-),
- * RFC 4315 (UIDPLUS: APPENDUID), RFC 7889 (APPENDLIMIT), RFC 4469 and
- * RFC 5530 (TOOBIG, OVERQUOTA, ...).
+ * RFC 9051 section 6.3.12 (APPEND), RFC 3502 (MULTIAPPEND), RFC 7888
+ * (LITERAL+ / LITERAL-), RFC 4315 (UIDPLUS: APPENDUID, uid-set), RFC 7889
+ * (APPENDLIMIT), RFC 4469 and RFC 5530 (TOOBIG, OVERQUOTA, ...).
  */
 #include "drivers/imap-driver-private.h"
 
@@ -20,22 +27,40 @@
 
 #include "util/xmalloc.h"
 
-/* An APPEND sent (or being sent) and not yet answered. */
-struct imd_pending {
-	struct imd_pending *prev, *next;   /* in m->pending */
-	struct imd *m;                     /* foreign */
-	struct imd_append *ap;             /* foreign; NULL once ended */
+/* One message of an APPEND command. */
+struct imd_amsg {
 	uint64_t token;
 	char *warning;                     /* owned; NULL when none */
 	bool aborted;                      /* report nothing */
 };
 
+/* An APPEND command sent (or being sent) and not yet answered: one
+ * message, or several (MULTIAPPEND). */
+struct imd_pending {
+	struct imd_pending *prev, *next;   /* in m->pending */
+	struct imd *m;                     /* foreign */
+	struct imd_append *ap;             /* foreign: its message being
+					    * written; NULL when none */
+	struct imd_amsg *msgs;             /* owned, in command order */
+	size_t n, cap;
+	uint64_t bytes;                    /* message bytes announced */
+	char *raw;                         /* owned: the folder, server's name */
+};
+
 struct imd_append {
 	struct imd *m;                     /* foreign */
 	struct imd_pending *p;             /* foreign; NULL once answered */
+	size_t idx;                        /* its message in p->msgs */
 	uint64_t left;                     /* bytes still to come */
 	int rc;                            /* sticky failure */
 	struct mf_error failure;
+	/* Answered while still being written: the report, made at
+	 * append_end (warning owned). */
+	bool answered, ans_aborted;
+	uint64_t token;
+	int ans_rc;
+	struct mf_error ans_err;
+	struct mbx_appended ans_out;
 };
 
 void imd_set_append_done(struct mbx *mb, mbx_append_done_fn *fn, void *ctx)
@@ -44,6 +69,13 @@ void imd_set_append_done(struct mbx *mb, mbx_append_done_fn *fn, void *ctx)
 
 	m->done_fn = fn;
 	m->done_ctx = ctx;
+}
+
+void imd_set_append_alone(struct mbx *mb, bool alone)
+{
+	struct imd *m = (struct imd *)mb;
+
+	m->alone = alone;
 }
 
 static void imd_pending_unlink(struct imd_pending *p)
@@ -56,6 +88,17 @@ static void imd_pending_unlink(struct imd_pending *p)
 		p->next->prev = p->prev;
 	if (p->ap != NULL)
 		p->ap->p = NULL;
+	if (p->m->batch == p)
+		p->m->batch = NULL;
+}
+
+static void imd_pending_free(struct imd_pending *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->msgs[i].warning);
+	free(p->msgs);
+	free(p->raw);
+	free(p);
 }
 
 /* NO / BAD: the code the engine acts on, and the server's words. */
@@ -72,35 +115,211 @@ static int imd_refusal(const struct imap_response *r, struct mf_error *e)
 	return mf_error_set(e, code, "%s", r->text);
 }
 
+/* A refused MULTIAPPEND: none of its n messages was stored. */
+static int imd_refusal_multi(const struct imap_response *r, size_t n, struct mf_error *e)
+{
+	const char *what = r->status == IMAP_STATUS_BAD ? "BAD" : "NO";
+
+	if (r->code != NULL)
+		return mf_error_set(e, MF_ERETRY,
+				    "not stored: the target refused the MULTIAPPEND of %zu messages "
+				    "it was in (%s [%s] %s); retry it alone",
+				    n, what, r->code, r->text);
+	return mf_error_set(e, MF_ERETRY,
+			    "not stored: the target refused the MULTIAPPEND of %zu messages it "
+			    "was in (%s %s); retry it alone",
+			    n, what, r->text);
+}
+
+/* "3955", "3955:3962", "3955,3957:3962" -> exactly n UIDs in order into
+ * out; false when the set is malformed or holds another count. */
+static bool imd_uidset_expand(const char *s, uint32_t *out, size_t n)
+{
+	size_t k = 0;
+
+	while (*s != '\0') {
+		uint64_t a = 0, b;
+		char *end;
+
+		if (*s < '0' || *s > '9')
+			return false;
+		a = strtoull(s, &end, 10);
+		b = a;
+		s = end;
+		if (*s == ':') {
+			if (s[1] < '0' || s[1] > '9')
+				return false;
+			b = strtoull(s + 1, &end, 10);
+			s = end;
+		}
+		if (a == 0 || b == 0 || a > UINT32_MAX || b > UINT32_MAX)
+			return false;
+		if (a > b) {
+			uint64_t t = a;
+
+			a = b;
+			b = t;
+		}
+		if (b - a >= n - k)
+			return false;
+		for (uint64_t u = a; u <= b; u++)
+			out[k++] = (uint32_t)u;
+		if (*s == ',')
+			s++;
+		else if (*s != '\0')
+			return false;
+	}
+	return k == n;
+}
+
+/* APPENDUID uidvalidity uid-set: the UIDs of the command's n messages. */
+static uint32_t imd_appenduid(const struct imap_response *r, uint32_t *uids, size_t n)
+{
+	const char *set;
+	uint64_t v;
+
+	memset(uids, 0, n * sizeof(*uids));
+	if (r->code == NULL || strcmp(r->code, "APPENDUID") != 0 || r->code_args_count < 2 ||
+	    !imap_arg_number(&r->code_args[0], &v) || v == 0 || v > UINT32_MAX)
+		return 0;
+	set = imap_arg_text(&r->code_args[1]);
+	if (set == NULL || !imd_uidset_expand(set, uids, n)) {
+		memset(uids, 0, n * sizeof(*uids));
+		return 0;
+	}
+	return (uint32_t)v;
+}
+
+static void imd_report(struct imd *m, const struct imd_amsg *a, int rc,
+		       const struct mbx_appended *out, const struct mf_error *e)
+{
+	if (!a->aborted && m->done_fn != NULL)
+		m->done_fn(m->done_ctx, a->token, rc, rc == 0 ? out : NULL, rc == 0 ? NULL : e);
+}
+
+/* Keep the outcome of the message still being written for its append_end. */
+static void imd_defer(struct imd_append *ap, struct imd_amsg *a, int rc,
+		      const struct mbx_appended *out, const struct mf_error *e)
+{
+	ap->answered = true;
+	ap->ans_aborted = a->aborted;
+	ap->token = a->token;
+	ap->ans_rc = rc;
+	if (rc == 0) {
+		ap->ans_out = *out;
+		ap->ans_out.warning = a->warning;
+		a->warning = NULL;
+	} else {
+		ap->ans_err = *e;
+	}
+}
+
 static void imd_append_done(void *ctx, const struct imap_response *r, const struct mf_error *err)
 {
 	struct imd_pending *p = ctx;
 	struct imd *m = p->m;
+	struct imd_append *ap = p->ap;
 	struct mbx_appended out;
 	struct mf_error e;
-	uint64_t v1, v2;
+	uint32_t *uids = xcalloc(p->n > 0 ? p->n : 1, sizeof(*uids));
+	uint32_t uidvalidity = 0;
+	int rc;
 
 	imd_pending_unlink(p);
-	if (!p->aborted && m->done_fn != NULL) {
-		if (r == NULL) {
-			m->done_fn(m->done_ctx, p->token, err->code, NULL, err);
-		} else if (r->status == IMAP_STATUS_OK) {
-			memset(&out, 0, sizeof(out));
-			if (r->code != NULL && strcmp(r->code, "APPENDUID") == 0 &&
-			    r->code_args_count >= 2 && imap_arg_number(&r->code_args[0], &v1) &&
-			    imap_arg_number(&r->code_args[1], &v2) && v1 <= UINT32_MAX &&
-			    v2 <= UINT32_MAX) {
-				out.uidvalidity = (uint32_t)v1;
-				out.uid = (uint32_t)v2;
-			}
-			out.warning = p->warning;
-			m->done_fn(m->done_ctx, p->token, 0, &out, NULL);
-		} else {
-			m->done_fn(m->done_ctx, p->token, imd_refusal(r, &e), NULL, &e);
-		}
+	if (r == NULL) {
+		rc = err->code;
+		e = *err;
+	} else if (r->status == IMAP_STATUS_OK) {
+		rc = 0;
+		uidvalidity = imd_appenduid(r, uids, p->n);
+	} else if (p->n > 1) {
+		rc = imd_refusal_multi(r, p->n, &e);
+	} else {
+		rc = imd_refusal(r, &e);
 	}
-	free(p->warning);
-	free(p);
+	for (size_t i = 0; i < p->n; i++) {
+		memset(&out, 0, sizeof(out));
+		if (rc == 0 && uidvalidity != 0) {
+			out.uidvalidity = uidvalidity;
+			out.uid = uids[i];
+		}
+		out.warning = p->msgs[i].warning;
+		if (ap != NULL && i == ap->idx)
+			imd_defer(ap, &p->msgs[i], rc, &out, &e);
+		else
+			imd_report(m, &p->msgs[i], rc, &out, &e);
+	}
+	free(uids);
+	imd_pending_free(p);
+}
+
+/* Whether the open MULTIAPPEND p can take a message of size bytes for raw. */
+static bool imd_batch_takes(const struct imd *m, const struct imd_pending *p, const char *raw,
+			    uint64_t size)
+{
+	return !m->alone && p->n < m->multi_max && size <= m->multi_bytes &&
+	       p->bytes + size <= m->multi_bytes && strcmp(p->raw, raw) == 0;
+}
+
+/* Whether a new command for a message of size bytes may become one. */
+static bool imd_batch_ok(const struct imd *m, uint64_t size)
+{
+	uint32_t caps = imap_client_caps(m->c);
+
+	return m->multi && !m->alone && (caps & IMAP_CAP_MULTIAPPEND) &&
+	       (caps & IMAP_CAP_LITERALPLUS) && size < m->multi_bytes && m->multi_max > 1;
+}
+
+int imd_append_close(struct imd *m, struct mf_error *err)
+{
+	if (m->open_ap != NULL)
+		return mf_error_set(err, MF_EINVAL, "an append is still open on this connection");
+	m->batch = NULL;
+	if (!imap_client_literal_open(m->c))
+		return 0;
+	return imap_client_literal_end(m->c, err);
+}
+
+/* A new APPEND command for the first message. */
+static struct imd_pending *imd_append_cmd(struct imd *m, char *raw, const char *args,
+					  uint64_t size)
+{
+	struct imap_cmd *cmd = imap_cmd_new("APPEND");
+	struct imd_pending *p;
+
+	imap_cmd_astring(cmd, raw);
+	imap_cmd_atom(cmd, args);
+	imap_cmd_literal_stream(cmd, size);
+	p = xcalloc(1, sizeof(*p));
+	p->m = m;
+	p->raw = raw;
+	p->next = m->pending;
+	if (p->next != NULL)
+		p->next->prev = p;
+	m->pending = p;
+	if (imd_batch_ok(m, size))
+		m->batch = p;
+	imap_client_submit(m->c, cmd, NULL, imd_append_done, p);
+	return p;
+}
+
+/* A message whose command was refused before it joined: written, then
+ * reported MF_ERETRY at its append_end. */
+static int imd_append_orphan(struct imd *m, uint64_t token, uint64_t size,
+			     struct mbx_append **ap_r)
+{
+	struct imd_append *ap = xcalloc(1, sizeof(*ap));
+
+	ap->m = m;
+	ap->left = size;
+	ap->answered = true;
+	ap->token = token;
+	ap->ans_rc = mf_error_set(&ap->ans_err, MF_ERETRY,
+				  "not stored: the target refused the MULTIAPPEND it was in; "
+				  "retry it alone");
+	m->open_ap = ap;
+	*ap_r = (struct mbx_append *)ap;
+	return 0;
 }
 
 int imd_append_begin(struct mbx *mb, const char *folder, const struct mbx_msg_info *info,
@@ -108,10 +327,10 @@ int imd_append_begin(struct mbx *mb, const char *folder, const struct mbx_msg_in
 {
 	struct imd *m = (struct imd *)mb;
 	uint64_t limit = imap_client_appendlimit(m->c);
-	struct imd_pending *p;
+	struct imd_pending *p = NULL;
 	struct imd_append *ap;
-	struct imap_cmd *cmd;
-	char *raw, *flags, *warning;
+	struct imd_amsg *a;
+	char *raw, *flags, *warning, *args;
 	char date[40];
 	int rc;
 
@@ -122,38 +341,68 @@ int imd_append_begin(struct mbx *mb, const char *folder, const struct mbx_msg_in
 		return mf_error_set(err, MF_ELIMIT,
 				    "message of %llu bytes exceeds the server's APPENDLIMIT of %llu",
 				    (unsigned long long)info->size, (unsigned long long)limit);
+	/* The listing is a command of its own: the open batch ends first. */
 	rc = m->listed ? 0 : imd_list(m, err);
 	if (rc == 0)
 		rc = imd_name_to_raw(m, folder, &raw, err);
 	if (rc < 0)
 		return rc;
 	flags = imd_flags_format(info, &warning);
-	cmd = imap_cmd_new("APPEND");
-	imap_cmd_astring(cmd, raw);
-	imap_cmd_atom(cmd, flags);
 	if (info->internaldate != 0) {
 		imd_date_format(info->internaldate, info->tz_offset_min, date);
-		imap_cmd_atom(cmd, date);
+		args = xasprintf("%s %s", flags, date);
+	} else {
+		args = xstrdup(flags);
 	}
-	imap_cmd_literal_stream(cmd, info->size);
-	free(raw);
 	free(flags);
-
-	p = xcalloc(1, sizeof(*p));
-	p->m = m;
-	p->token = token;
-	p->warning = warning;
-	p->next = m->pending;
-	if (p->next != NULL)
-		p->next->prev = p;
-	m->pending = p;
+	if (m->batch != NULL && imd_batch_takes(m, m->batch, raw, info->size)) {
+		rc = imap_client_literal_next(m->c, args, info->size, err);
+		if (rc == 0 && m->batch == NULL) {
+			/* Refused while this message's header went out: the
+			 * server skips its bytes, which must still follow. */
+			free(raw);
+			free(args);
+			free(warning);
+			return imd_append_orphan(m, token, info->size, ap_r);
+		} else if (rc == 0) {
+			p = m->batch;
+			free(raw);
+		} else if (rc != MF_EBUSY) {
+			free(raw);
+			free(args);
+			free(warning);
+			return rc;
+		}
+	}
+	if (p == NULL) {
+		/* Not for the open command (or it was answered meanwhile):
+		 * end it, and begin a new one. */
+		rc = imd_append_close(m, err);
+		if (rc < 0) {
+			free(raw);
+			free(args);
+			free(warning);
+			return rc;
+		}
+		p = imd_append_cmd(m, raw, args, info->size);
+	}
+	free(args);
+	if (p->n == p->cap) {
+		p->cap = p->cap == 0 ? 4 : 2 * p->cap;
+		p->msgs = xreallocarray(p->msgs, p->cap, sizeof(*p->msgs));
+	}
+	a = &p->msgs[p->n++];
+	memset(a, 0, sizeof(*a));
+	a->token = token;
+	a->warning = warning;
+	p->bytes += info->size;
 	ap = xcalloc(1, sizeof(*ap));
 	ap->m = m;
 	ap->p = p;
+	ap->idx = p->n - 1;
 	ap->left = info->size;
 	p->ap = ap;
 	m->open_ap = ap;
-	imap_client_submit(m->c, cmd, NULL, imd_append_done, p);
 	*ap_r = (struct mbx_append *)ap;
 	return 0;
 }
@@ -199,12 +448,15 @@ static void imd_append_free(struct imd_append *ap)
 		ap->p->ap = NULL;
 	if (ap->m->open_ap == ap)
 		ap->m->open_ap = NULL;
+	free(ap->ans_out.warning);
 	free(ap);
 }
 
 int imd_append_end(struct mbx_append *map, struct mf_error *err)
 {
 	struct imd_append *ap = (struct imd_append *)map;
+	struct imd *m = ap->m;
+	struct imd_pending *p = ap->p;
 	int rc = ap->rc;
 
 	if (rc == 0 && ap->left > 0) {
@@ -212,10 +464,24 @@ int imd_append_end(struct mbx_append *map, struct mf_error *err)
 				      "message ended %llu bytes short of its size",
 				      (unsigned long long)ap->left);
 		rc = imd_append_break(ap, err);
+	} else if (rc == 0 && p != NULL && p == m->batch && p->n < m->multi_max &&
+		   p->bytes < m->multi_bytes) {
+		/* The command stays open for the next message. */
+		p->ap = NULL;
+		ap->p = NULL;
 	} else if (rc == 0) {
-		rc = imap_client_literal_end(ap->m->c, err);
+		if (m->batch == p)
+			m->batch = NULL;
+		rc = imap_client_literal_end(m->c, err);
 	} else if (err != NULL) {
 		*err = ap->failure;
+	}
+	if (m->open_ap == ap)
+		m->open_ap = NULL;
+	if (ap->answered) {
+		struct imd_amsg a = { ap->token, NULL, ap->ans_aborted };
+
+		imd_report(m, &a, ap->ans_rc, &ap->ans_out, &ap->ans_err);
 	}
 	imd_append_free(ap);
 	return rc;
@@ -226,7 +492,8 @@ void imd_append_abort(struct mbx_append *map)
 	struct imd_append *ap = (struct imd_append *)map;
 
 	if (ap->p != NULL)
-		ap->p->aborted = true;
+		ap->p->msgs[ap->idx].aborted = true;
+	ap->m->batch = NULL;
 	imap_client_abort(ap->m->c, MF_ECLOSED,
 			  "connection given up: an append was abandoned mid-message");
 	imd_append_free(ap);
@@ -235,16 +502,22 @@ void imd_append_abort(struct mbx_append *map)
 int imd_append_flush(struct mbx *mb, struct mf_error *err)
 {
 	struct imd *m = (struct imd *)mb;
+	int rc;
 
 	if (m->open_ap != NULL)
 		return mf_error_set(err, MF_EINVAL, "append_flush with an append still open");
-	if (m->pending == NULL)
-		return 0;
+	rc = imd_append_close(m, err);
+	if (rc < 0 || m->pending == NULL)
+		return rc;
 	return imap_client_run(m->c, NULL, err);
 }
 
 void imd_append_forget(struct imd *m)
 {
-	for (struct imd_pending *p = m->pending; p != NULL; p = p->next)
-		p->aborted = true;
+	for (struct imd_pending *p = m->pending; p != NULL; p = p->next) {
+		for (size_t i = 0; i < p->n; i++)
+			p->msgs[i].aborted = true;
+	}
+	if (m->open_ap != NULL)
+		m->open_ap->ans_aborted = true;
 }

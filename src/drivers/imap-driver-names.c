@@ -36,7 +36,7 @@ char *imd_name_from_raw(const struct imd *m, const char *raw, char delim)
 	char *name, *dec;
 	struct mf_error err;
 
-	if (imd_is_inbox(raw))
+	if (imd_is_inbox(raw) || (m->root_raw != NULL && strcmp(raw, m->root_raw) == 0))
 		return xstrdup("INBOX");
 	if (m->prefix[0] != '\0') {
 		/* Only the personal namespace is the user's mail. */
@@ -74,8 +74,11 @@ static int imd_translate(const struct imd *m, const char *name, char **raw_r,
 	const char *p = name;
 	char *enc;
 
-	if (strncasecmp(name, "INBOX/", 6) == 0 && strncasecmp(m->prefix, "INBOX", 5) == 0 &&
-	    m->prefix[5] != '\0') {
+	if (m->root_raw != NULL) {
+		/* Under a UserRoot, everything is below the root, whose
+		 * prefix is the server's name already (added below). */
+	} else if (strncasecmp(name, "INBOX/", 6) == 0 && strncasecmp(m->prefix, "INBOX", 5) == 0 &&
+		   m->prefix[5] != '\0') {
 		/* A child of INBOX where INBOX is the prefix: "INBOX.x". */
 		buf_append(&b, m->prefix, strlen(m->prefix));
 		p = name + 6;
@@ -110,6 +113,11 @@ static int imd_translate(const struct imd *m, const char *name, char **raw_r,
 	buf_free(&b);
 	if (enc == NULL)
 		return err != NULL ? err->code : MF_EINVAL;
+	if (m->root_raw != NULL) {
+		*raw_r = xasprintf("%s%s", m->prefix, enc);
+		free(enc);
+		return 0;
+	}
 	*raw_r = enc;
 	return 0;
 }
@@ -120,7 +128,7 @@ int imd_name_to_raw(const struct imd *m, const char *name, char **raw_r, struct 
 	if (name == NULL || name[0] == '\0')
 		return mf_error_set(err, MF_EINVAL, "empty folder name");
 	if (imd_is_inbox(name)) {
-		*raw_r = xstrdup("INBOX");
+		*raw_r = m->root_raw != NULL ? imd_root_inbox(m) : xstrdup("INBOX");
 		return 0;
 	}
 	/* A listed folder keeps the server's own spelling. */

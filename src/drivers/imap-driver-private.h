@@ -1,6 +1,6 @@
 /* imap-driver-private.h: shared between the IMAP driver's files
  * (imap-driver.c: open, close, commands, folders; imap-driver-names.c:
- * name translation and roles; imap-driver-msg.c: flags and dates;
+ * name translation and roles; imap-driver-root.c: UserRoot; imap-driver-msg.c: flags and dates;
  * imap-driver-fetch.c: listing and fetching messages; imap-driver-append.c:
  * appends; imap-driver-sync.c: flags, searching, expunging, renaming).
  * Not for other modules. Internal names start with imd_.
@@ -37,7 +37,14 @@ struct imd {
 	char *prefix;                   /* owned: "" or e.g. "INBOX." */
 	char sep;                       /* hierarchy separator, '\0' when flat */
 	char **others;                  /* owned: prefixes of other namespaces */
+	char *other_seps;               /* owned: their separators ('\0': NIL) */
 	size_t nothers;
+
+	/* UserRoot (imap-driver.h, "Folders under a root"). */
+	char *root;                     /* owned: as given, trimmed; NULL: none */
+	char *root_raw;                 /* owned: the server's name for it, once
+					 * known (imd_root_resolve) */
+	char root_sep;                  /* its separator, '\0' when flat */
 
 	/* The last listing (list_folders, or on first need on a target). */
 	bool listed;
@@ -54,6 +61,13 @@ struct imd {
 	void *done_ctx;
 	struct imd_append *open_ap;     /* begun, not ended; foreign */
 	struct imd_pending *pending;    /* sent, not answered: list */
+	struct imd_pending *batch;      /* the open MULTIAPPEND that may take
+					 * the next message; foreign (in
+					 * pending); NULL when none */
+	bool multi;                     /* MULTIAPPEND allowed (options) */
+	bool alone;                     /* set_append_alone */
+	size_t multi_max;               /* messages per MULTIAPPEND */
+	uint64_t multi_bytes;           /* bytes per MULTIAPPEND */
 };
 
 /* ---- imap-driver.c ---- */
@@ -79,6 +93,21 @@ int imd_examine(struct imd *m, const char *folder, bool force, struct imap_mailb
 		struct mf_error *err);
 /* List the folders (NAMESPACE first, once) into m->folders. */
 int imd_list(struct imd *m, struct mf_error *err);
+
+/* ---- imap-driver-root.c: UserRoot ---- */
+
+/* Keep the root as given (NULL or "": none); MF_EINVAL when it is only
+ * separators or not UTF-8. */
+int imd_root_set(struct imd *m, const char *user_root, struct mf_error *err);
+/* Find the root's server name and separator (after NAMESPACE), make
+ * m->prefix / m->sep those of the root, and list the root and what is
+ * below it into out. */
+int imd_root_list(struct imd *m, struct imap_list_result *out, struct mf_error *err);
+/* After a listing: the root itself is INBOX unless it cannot be selected
+ * or root<sep>INBOX was listed. */
+void imd_root_names(struct imd *m);
+/* The server's name of INBOX under the root (malloc'd). */
+char *imd_root_inbox(const struct imd *m);
 
 /* ---- imap-driver-names.c ---- */
 
@@ -159,6 +188,10 @@ int imd_append_data(struct mbx_append *ap, const void *data, size_t len, struct 
 int imd_append_end(struct mbx_append *ap, struct mf_error *err);
 void imd_append_abort(struct mbx_append *ap);
 int imd_append_flush(struct mbx *m, struct mf_error *err);
+void imd_set_append_alone(struct mbx *m, bool alone);
+/* Before any other command: end the open MULTIAPPEND (its final CRLF;
+ * the answer comes later). MF_EINVAL while an append is open. */
+int imd_append_close(struct imd *m, struct mf_error *err);
 /* At close: forget the pending appends without reporting them. */
 void imd_append_forget(struct imd *m);
 

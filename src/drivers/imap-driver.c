@@ -59,6 +59,11 @@ int imd_run(struct imd *m, struct imap_cmd *cmd, imap_untagged_fn *untagged, voi
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));
+	rc = imd_append_close(m, err);
+	if (rc < 0) {
+		imap_cmd_free(&cmd);
+		return rc;
+	}
 	tag = imap_client_submit(m->c, cmd, imd_cmd_untagged, imd_cmd_done, &cc);
 	rc = imap_client_run(m->c, tag, err);
 	if (rc < 0) {
@@ -90,14 +95,17 @@ static void imd_ns_add_other(struct imd *m, const struct imap_arg *ns)
 		return;
 	for (size_t i = 0; i < ns->list_count; i++) {
 		const struct imap_arg *e = &ns->list[i];
-		const char *p;
+		const char *p, *d;
 
 		if (e->type != IMAP_ARG_LIST || e->list_count < 1)
 			continue;
 		p = imap_arg_text(&e->list[0]);
 		if (p == NULL || p[0] == '\0')
 			continue;
+		d = e->list_count >= 2 ? imap_arg_text(&e->list[1]) : NULL;
 		m->others = xreallocarray(m->others, m->nothers + 1, sizeof(*m->others));
+		m->other_seps = xreallocarray(m->other_seps, m->nothers + 1, 1);
+		m->other_seps[m->nothers] = d != NULL ? d[0] : '\0';
 		m->others[m->nothers++] = xstrdup(p);
 	}
 }
@@ -176,13 +184,16 @@ int imd_list(struct imd *m, struct mf_error *err)
 	struct imap_list_result l;
 	int rc;
 
-	rc = imd_namespace(m, err);
+	rc = imd_append_close(m, err);
+	if (rc == 0)
+		rc = imd_namespace(m, err);
+	if (rc == 0 && m->root != NULL)
+		rc = imd_root_list(m, &l, err);
+	else if (rc == 0)
+		rc = imap_client_list(m->c, &l, err);
 	if (rc < 0)
 		return rc;
-	rc = imap_client_list(m->c, &l, err);
-	if (rc < 0)
-		return rc;
-	if (!m->ns_done)
+	if (!m->ns_done && m->root == NULL)
 		imd_guess_sep(m, &l);
 	imd_folders_clear(m);
 	m->folders = xcalloc(l.count > 0 ? l.count : 1, sizeof(*m->folders));
@@ -198,6 +209,8 @@ int imd_list(struct imd *m, struct mf_error *err)
 		m->nfolders++;
 	}
 	imap_list_result_free(&l);
+	if (m->root != NULL)
+		imd_root_names(m);
 	imd_assign_roles(m);
 	m->listed = true;
 	return 0;
@@ -265,6 +278,11 @@ static int imd_list_folders(struct mbx *mb, struct mbx_folder_list *out, struct 
 	}
 	if (out->count > 0)
 		qsort(out->folders, out->count, sizeof(*out->folders), imd_folder_cmp);
+	/* A root that is not there is a wrong UserRoot, not an empty
+	 * mailbox (nor anything to retry). */
+	if (m->root != NULL && out->count == 0)
+		return mf_error_set(err, MF_EINVAL,
+				    "UserRoot \"%s\": the server lists no folder there", m->root);
 	return 0;
 }
 
@@ -287,7 +305,9 @@ int imd_examine(struct imd *m, const char *folder, bool force, struct imap_mailb
 	free(m->sel_raw);
 	m->sel_raw = NULL;
 	m->sel_rw = false;
-	rc = imap_client_select(m->c, raw, true, st != NULL ? st : &local, err);
+	rc = imd_append_close(m, err);
+	if (rc == 0)
+		rc = imap_client_select(m->c, raw, true, st != NULL ? st : &local, err);
 	if (rc < 0) {
 		free(raw);
 		return rc;
@@ -466,7 +486,10 @@ static void imd_close(struct mbx **mp)
 	imd_append_forget(m);
 	if (m->open_ap != NULL)
 		imd_append_abort((struct mbx_append *)m->open_ap);
-	(void)imap_client_logout(m->c, &err);
+	/* An open MULTIAPPEND is ended (the server stores it, as it does the
+	 * single appends in flight: whoever resumes finds them by content). */
+	if (imd_append_close(m, &err) == 0)
+		(void)imap_client_logout(m->c, &err);
 	/* Fails what is left, so every pending record is freed. */
 	imap_client_abort(m->c, MF_ECLOSED, "mailbox closed");
 	imap_client_free(&m->c);
@@ -474,6 +497,9 @@ static void imd_close(struct mbx **mp)
 	for (size_t i = 0; i < m->nothers; i++)
 		free(m->others[i]);
 	free(m->others);
+	free(m->other_seps);
+	free(m->root);
+	free(m->root_raw);
 	free(m->prefix);
 	free(m->sel_raw);
 	free(m);
@@ -494,6 +520,7 @@ static const struct mailbox_driver imd_driver = {
 	.append_abort = imd_append_abort,
 	.append_flush = imd_append_flush,
 	.close = imd_close,
+	.set_append_alone = imd_set_append_alone,
 	.list_flags = imd_list_flags,
 	.find_message = imd_find_message,
 	.set_flags = imd_set_flags,
@@ -533,8 +560,19 @@ int imap_mbx_open(const struct imap_mbx_opts *o, struct mbx **m_r, struct mf_err
 	m->mbx.drv = &imd_driver;
 	m->prefix = xstrdup("");
 	m->max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : 64;
+	m->multi = !o->no_multiappend;
+	m->multi_max = o->multiappend_max > 0 ? o->multiappend_max : IMAP_MBX_MULTI_MAX;
+	m->multi_bytes = o->multiappend_max_bytes > 0 ? o->multiappend_max_bytes
+						      : IMAP_MBX_MULTI_BYTES;
+	rc = imd_root_set(m, o->user_root, err);
+	if (rc < 0) {
+		free(m->prefix);
+		free(m);
+		return rc;
+	}
 	rc = imap_session_open(&so, &m->c, err);
 	if (rc < 0) {
+		free(m->root);
 		free(m->prefix);
 		free(m);
 		return rc;

@@ -23,6 +23,24 @@
  *     Messages, Junk, Spam, Junk E-mail, Archive; any case).
  *   - Parents missing from the listing are added as noselect.
  *
+ * Folders under a root (user_root, Exchange's UserRoot): the user's
+ * folders are those below that path, and nothing else is listed:
+ *   - The root is written with the server's separator or '/' (one leading
+ *     and trailing separator ignored), UTF-8; its separator is that of the
+ *     namespace whose prefix it starts with (NAMESPACE: other users',
+ *     shared, personal), else the personal one, else LIST "" "".
+ *   - Listing: LIST "" root and LIST "" root<sep>* (with SPECIAL-USE and
+ *     SUBSCRIBED as for the personal namespace). The root itself, when it
+ *     is selectable, is INBOX ("users/alice" -> INBOX, Cyrus style); so is
+ *     root<sep>INBOX (Dovecot's shared namespaces: "shared/alice/INBOX"),
+ *     which wins when both are listed. Every other name has root<sep>
+ *     stripped ("users/alice/Sent" -> "Sent") and is translated as above.
+ *   - Names are turned back the same way (INBOX -> the listed root or
+ *     root<sep>INBOX; others under root<sep>).
+ *   - list_folders fails with MF_EINVAL ("UserRoot \"x\": the server
+ *     lists no folder there") when nothing is listed: a wrong root, or
+ *     one the login may not see.
+ *
  * Source side (never changes the source: EXAMINE, BODY.PEEK):
  *   - folder_state: EXAMINE; uidnext 0 when the server does not say.
  *   - list_messages: UID FETCH from:* (UID RFC822.SIZE FLAGS INTERNALDATE),
@@ -63,13 +81,33 @@
  *     append_data); append_data writes the bytes straight to the socket;
  *     append_end sends the final CRLF and returns: the server's answer comes
  *     later through the done callback (during any later call that reads
- *     from the server, at the latest append_flush). Many appends are in
- *     flight at once (max_in_flight). done gets rc 0 and APPENDUID
- *     (RFC 4315) when the server has UIDPLUS (else uidvalidity = uid = 0);
- *     for NO: MF_ELIMIT when the code is [TOOBIG] (RFC 4469), MF_ENO
- *     otherwise; the message is "[CODE] text" as the server said it (e.g.
- *     "[OVERQUOTA] Quota exceeded"); BAD: MF_EBAD; a lost connection: its
- *     code (every append not yet answered).
+ *     from the server, at the latest append_flush; never before the
+ *     message's append_end, even when the server answers early). Many
+ *     appends are in flight at once (max_in_flight). done gets rc 0 and
+ *     APPENDUID (RFC 4315) when the server has UIDPLUS (else uidvalidity =
+ *     uid = 0); for NO: MF_ELIMIT when the code is [TOOBIG] (RFC 4469),
+ *     MF_ENO otherwise; the message is "[CODE] text" as the server said it
+ *     (e.g. "[OVERQUOTA] Quota exceeded"); BAD: MF_EBAD; a lost connection:
+ *     its code (every append not yet answered).
+ *   - MULTIAPPEND (RFC 3502), when the server offers it and LITERAL+ (and
+ *     not no_multiappend): consecutive appends to the same folder share
+ *     one command, "APPEND box (f) d {n1+} <bytes> (f) d {n2+} <bytes>",
+ *     each message still streamed as it comes (the command stays open
+ *     between append_end and the next append_begin); it is ended (CRLF)
+ *     when it holds multiappend_max messages or multiappend_max_bytes
+ *     bytes, when the next message is for another folder or would pass the
+ *     byte limit, and at append_flush or any other command (list, select,
+ *     fetch ...). A message over multiappend_max_bytes goes alone. Several
+ *     such commands are in flight at once. The answer covers all of its
+ *     messages: OK with APPENDUID's UID set ("3955:3962", "3955,3957:3962")
+ *     gives each message its UID in order (none when the count differs);
+ *     a NO or BAD stores none of them (RFC 3502 is atomic), so each gets
+ *     MF_ERETRY ("not stored ...; retry it alone" with the server's words)
+ *     unless it was alone in its command (then as above).
+ *     set_append_alone(true) sends one message per command until it is
+ *     set back. A server may answer NO before the command ends (Dovecot
+ *     does, at the message it refuses): the rest of the message being
+ *     written is still sent, and the next message starts a new command.
  *   - append_begin refuses a message larger than the server's APPENDLIMIT
  *     (RFC 7889) at once: MF_ELIMIT "message of N bytes exceeds the
  *     server's APPENDLIMIT of M", done is not called, nothing is sent.
@@ -93,6 +131,8 @@
 #include "proto/imap/imap-session.h"
 
 #define IMAP_MBX_FETCH_GROUP 50   /* UIDs per UID FETCH command */
+#define IMAP_MBX_MULTI_MAX 100    /* messages per MULTIAPPEND command */
+#define IMAP_MBX_MULTI_BYTES (16u * 1024 * 1024) /* bytes per MULTIAPPEND */
 
 struct imap_mbx_opts {
 	const char *host;
@@ -111,6 +151,18 @@ struct imap_mbx_opts {
 	FILE *trace;                     /* protocol trace, NULL for none */
 	const char *trace_prefix;
 	size_t max_in_flight;            /* commands; default 64 */
+	/* UserRoot: where the user's mailbox is in the server's hierarchy
+	 * ("users/alice", "Other Users/alice", "shared.alice"), for an admin
+	 * login that sees other users' mail; NULL or "": the personal
+	 * namespace ("Folders under a root" above). */
+	const char *user_root;
+	/* Appends: MULTIAPPEND is used when the server offers it with
+	 * LITERAL+, unless no_multiappend; at most multiappend_max messages
+	 * (default IMAP_MBX_MULTI_MAX) and multiappend_max_bytes bytes
+	 * (default IMAP_MBX_MULTI_BYTES) per command. */
+	bool no_multiappend;
+	size_t multiappend_max;
+	uint64_t multiappend_max_bytes;
 };
 
 /* Connect and log in (imap-session.h). Strings are read during the call

@@ -56,6 +56,11 @@ static void engine_opts_fill(struct engine_opts *o)
 		o->throttle_budget = 30;
 	if (o->throttle_max_ms <= 0)
 		o->throttle_max_ms = 600000;
+	/* For benchmarks and tests, until the CLI has an option for it. */
+	if (getenv("MAILFERRY_NO_MULTIAPPEND") != NULL &&
+	    strcmp(getenv("MAILFERRY_NO_MULTIAPPEND"), "") != 0 &&
+	    strcmp(getenv("MAILFERRY_NO_MULTIAPPEND"), "0") != 0)
+		o->no_multiappend = true;
 }
 
 void engine_run_free(struct engine_run *run)

@@ -13,6 +13,14 @@
  * is always flushed before a folder ends, however it ends, so every append
  * handed over is reported and recorded.
  *
+ * A target that batches appends (IMAP MULTIAPPEND) reports each message of
+ * a refused batch MF_ERETRY: not stored, nobody knows which one the target
+ * minded. Their intents stay; once the folder's chunks are through, they
+ * are fetched again from the source and appended one per command
+ * (set_append_alone), so that a real refusal skips only the message it is
+ * about. A lost connection meanwhile is handled as anywhere else (the
+ * intents are settled and the folder listed again).
+ *
  * Memory per message in flight: the hash state and at most
  * ENGINE_HEADER_MAX header bytes; message bodies pass through in the
  * source's chunks.
@@ -246,6 +254,13 @@ static bool engine_refusal_fault(struct engine_job *job, struct engine_msg *m, i
 	return true;
 }
 
+/* Not stored with its batch: the intent stays; appended again alone. */
+static void engine_retry_later(struct engine_job *job, const struct engine_msg *m)
+{
+	job->retry = xreallocarray(job->retry, job->nretry + 1, sizeof(*job->retry));
+	job->retry[job->nretry++] = m->uid;
+}
+
 static void engine_append_done(void *ctx, uint64_t token, int rc, const struct mbx_appended *out,
 			       const struct mf_error *err)
 {
@@ -254,7 +269,12 @@ static void engine_append_done(void *ctx, uint64_t token, int rc, const struct m
 
 	if (m == NULL)
 		return; /* aborted, or not ours */
-	if (rc == 0) {
+	/* Alone in its command, it cannot be a batch's fault. */
+	if (rc == MF_ERETRY && job->retrying)
+		rc = MF_ENO;
+	if (rc == MF_ERETRY) {
+		engine_retry_later(job, m);
+	} else if (rc == 0) {
 		engine_confirmed(job, m, out);
 	} else if (engine_rc_refusal(rc)) {
 		if (!engine_refusal_fault(job, m, rc, err))
@@ -441,32 +461,21 @@ static void engine_forget_unbegun(struct engine_job *job, const struct engine_to
 	}
 }
 
-/* Fetch and append one chunk. 0, or the failure that ended it. */
-static int engine_chunk(struct engine_job *job, size_t fi, size_t n, struct mf_error *err)
+/* Fetch uids (ascending, their intents recorded; names: reserved target
+ * names or NULL, freed here) and append them. 0, or the failure that
+ * ended it. */
+static int engine_fetch_append(struct engine_job *job, size_t fi, const uint32_t *uids, size_t n,
+			       char **names, struct mf_error *err)
 {
 	struct engine_todo *t = &job->todo[fi];
 	struct mbx_sink sink = {engine_sink_begin, engine_sink_data, engine_sink_end, NULL};
 	struct engine_fetch f = {0};
 	int rc;
 
-	/* A target that names messages beforehand has the names recorded in
-	 * the intents, to find them by name after a crash. */
-	if (job->tgt->drv->reserve_name != NULL && job->tgt->drv->append_begin_named != NULL) {
-		f.names = xcalloc(n, sizeof(*f.names));
-		for (size_t k = 0; k < n; k++)
-			f.names[k] = job->tgt->drv->reserve_name(job->tgt);
-	}
-	/* The chunk's intents are durable before any of its bytes move. */
-	rc = engine_flush_intents(job, false, t, t->pos, n, f.names);
-	if (rc != 0) {
-		engine_names_free(f.names, n);
-		if (err != NULL)
-			*err = job->fatal_err;
-		return rc;
-	}
+	f.names = names;
 	f.job = job;
 	f.fi = fi;
-	f.uids = t->uids + t->pos;
+	f.uids = uids;
 	f.n = n;
 	f.begun = xcalloc(n, sizeof(bool));
 	sink.ctx = &f;
@@ -497,8 +506,67 @@ static int engine_chunk(struct engine_job *job, size_t fi, size_t n, struct mf_e
 		if (err != NULL)
 			*err = job->conn_err;
 	}
+	return rc;
+}
+
+/* Fetch and append one chunk. 0, or the failure that ended it. */
+static int engine_chunk(struct engine_job *job, size_t fi, size_t n, struct mf_error *err)
+{
+	struct engine_todo *t = &job->todo[fi];
+	char **names = NULL;
+	int rc;
+
+	/* A target that names messages beforehand has the names recorded in
+	 * the intents, to find them by name after a crash. */
+	if (job->tgt->drv->reserve_name != NULL && job->tgt->drv->append_begin_named != NULL) {
+		names = xcalloc(n, sizeof(*names));
+		for (size_t k = 0; k < n; k++)
+			names[k] = job->tgt->drv->reserve_name(job->tgt);
+	}
+	/* The chunk's intents are durable before any of its bytes move. */
+	rc = engine_flush_intents(job, false, t, t->pos, n, names);
+	if (rc != 0) {
+		engine_names_free(names, n);
+		if (err != NULL)
+			*err = job->fatal_err;
+		return rc;
+	}
+	rc = engine_fetch_append(job, fi, t->uids + t->pos, n, names, err);
 	if (rc == 0)
 		t->pos += n;
+	return rc;
+}
+
+/* The messages of refused batches, again, one per command (their intents
+ * are still there). 0, or the failure that ended it. */
+static int engine_retry_alone(struct engine_job *job, size_t fi, struct mf_error *err)
+{
+	const struct mailbox_driver *drv = job->tgt->drv;
+	uint32_t *uids = job->retry;
+	size_t n = job->nretry;
+	struct mf_error e = {0, ""};
+	int rc, frc;
+
+	job->retry = NULL;
+	job->nretry = 0;
+	qsort(uids, n, sizeof(*uids), engine_uid_cmp);
+	engine_event(job, STORE_EVENT_INFO,
+		     "%s: the target refused a batch of appends; %zu message%s again one by one",
+		     job->plan.folders[fi].source, n, n == 1 ? "" : "s");
+	if (drv->set_append_alone != NULL)
+		drv->set_append_alone(job->tgt, true);
+	job->retrying = true;
+	rc = engine_fetch_append(job, fi, uids, n, NULL, err);
+	frc = drv->append_flush(job->tgt, &e);
+	job->retrying = false;
+	if (drv->set_append_alone != NULL)
+		drv->set_append_alone(job->tgt, false);
+	if (rc == 0 && frc != 0) {
+		rc = frc;
+		if (err != NULL)
+			*err = e;
+	}
+	free(uids);
 	return rc;
 }
 
@@ -511,6 +579,11 @@ int engine_folder_copy(struct engine_job *job, size_t fi, struct mf_error *err)
 
 	if (job->plan.folders[fi].noselect || t->done)
 		return 0;
+	/* After a reconnect the folder is listed again: what waited for a
+	 * retry is listed with the rest (its intents were settled). */
+	free(job->retry);
+	job->retry = NULL;
+	job->nretry = 0;
 	while (rc == 0 && t->pos < t->count) {
 		size_t n = t->count - t->pos < chunk ? t->count - t->pos : chunk;
 
@@ -523,6 +596,9 @@ int engine_folder_copy(struct engine_job *job, size_t fi, struct mf_error *err)
 	}
 	/* However the folder ended, every append handed over is reported. */
 	frc = job->tgt->drv->append_flush(job->tgt, &e);
+	if (rc == 0 && frc == 0 && job->conn_rc == 0 && job->nretry > 0 && !job->stopping &&
+	    job->fatal_rc == 0)
+		rc = engine_retry_alone(job, fi, err);
 	engine_inflight_drop(job);
 	engine_flush(job, true);
 	if (job->stopping || job->fatal_rc != 0)

@@ -54,6 +54,8 @@ static int engine_open_imap(const struct engine_account *a, struct mbx **m_r, st
 	o.io_timeout_ms = a->io_timeout_ms;
 	o.trace = a->trace;
 	o.trace_prefix = a->side == ENGINE_SOURCE ? "source" : "target";
+	o.user_root = a->side == ENGINE_SOURCE ? a->user_root : NULL;
+	o.no_multiappend = a->no_multiappend;
 	return imap_mbx_open(&o, m_r, err);
 }
 
@@ -102,8 +104,10 @@ int engine_open_side(struct engine_job *job, enum engine_side side, struct mbx *
 	a.email_address = u->email_address;
 	a.io_timeout_ms = run->o.io_timeout_ms;
 	a.trace = run->o.trace;
+	a.no_multiappend = run->o.no_multiappend;
 	if (side == ENGINE_SOURCE) {
 		ep = &run->src_ep;
+		a.user_root = engine_set(u->user_root) ? u->user_root : NULL;
 		a.login = engine_set(u->user_name) ? u->user_name : u->email_address;
 		sealed = u->password_sealed;
 	} else if (run->has_tgt_ep) {

@@ -145,6 +145,12 @@ struct engine_job {
 	/* messages handed to the target, not yet reported */
 	struct engine_msg *inflight;
 	uint64_t next_token;
+	/* UIDs of the folder being copied that the target did not store
+	 * because their batch was refused (MF_ERETRY): appended again one
+	 * by one once the folder's chunks are done (engine-copy.c) */
+	uint32_t *retry;
+	size_t nretry;
+	bool retrying; /* in that pass: MF_ERETRY is a refusal */
 	/* the first connection-level failure seen by a done callback */
 	int conn_rc;
 	struct mf_error conn_err;

@@ -355,6 +355,7 @@ void engine_user_run(struct engine_run *run, struct store *st, struct store_user
 		free(job.todo[i].sizes);
 	}
 	free(job.todo);
+	free(job.retry);
 	engine_plan_clear(&job.plan);
 	for (size_t i = 0; i < job.nskipped; i++)
 		free(job.skipped[i].folder);

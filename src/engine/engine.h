@@ -23,8 +23,13 @@
  *     (the address as stored), or an IMAP target endpoint with
  *     TargetUserName/TargetPassword, or its admin impersonating the user
  *     (TargetUserName, else the address). Plaintext passwords exist only
- *     while a connection is opened. UserRoot is not used yet (the IMAP
- *     driver has no folder root option).
+ *     while a connection is opened. A user's UserRoot goes to the source
+ *     (imap_mbx_opts.user_root): the user's folders are those below it,
+ *     the root itself (or root/INBOX) is INBOX.
+ *   - IMAP targets get consecutive messages of a folder in MULTIAPPEND
+ *     commands when they offer it (unless no_multiappend); the messages
+ *     of a refused one are appended again one by one at the end of the
+ *     folder, so that only the one the target minds is skipped.
  *   - Bad credentials (MF_EAUTH) and other permanent failures fail the user
  *     at once, with the server's words. An unreachable server (DNS,
  *     connect, timeout, closed, a NO greeting) sends the user back to
@@ -202,6 +207,8 @@ struct engine_account {
 	const char *maildir_root;   /* local store: the user's Maildir++ root */
 	int io_timeout_ms;
 	FILE *trace;
+	const char *user_root;	    /* source: the user's UserRoot, or NULL */
+	bool no_multiappend;	    /* engine_opts.no_multiappend */
 };
 
 /* Open a mailbox for a. Returns 0 and *m_r, or a negative MF_E* code; the
@@ -245,6 +252,10 @@ struct engine_opts {
 	int throttle_budget;  /* throttling answers per user run, default 30;
 			       * <0: none (the first one fails the user) */
 	int throttle_max_ms;  /* cap of a suggested backoff, default 600000 */
+	bool no_multiappend;  /* IMAP targets: one message per APPEND even
+			       * when the server offers MULTIAPPEND (also set
+			       * by a non-empty MAILFERRY_NO_MULTIAPPEND other
+			       * than "0" in the environment) */
 };
 
 /* Run the batch batch_name (see the top of this file). st is the caller's

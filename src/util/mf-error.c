@@ -72,6 +72,7 @@ const char *mf_errcode_name(int code)
 	case MF_EBUSY: return "busy";
 	case MF_ELIMIT: return "limit";
 	case MF_EUNSUPPORTED: return "unsupported";
+	case MF_ERETRY: return "retry";
 	}
 	return "error";
 }

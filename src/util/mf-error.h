@@ -31,6 +31,9 @@ enum mf_errcode {
 	MF_EBUSY = -15,    /* object in use */
 	MF_ELIMIT = -16,   /* a configured size limit was exceeded */
 	MF_EUNSUPPORTED = -17, /* capability not (yet) supported */
+	MF_ERETRY = -18,   /* not done, through no fault of its own (e.g. a
+			    * message of a refused MULTIAPPEND): do it again
+			    * alone */
 };
 
 #define MF_ERROR_MSG_MAX 512

@@ -10,6 +10,7 @@
  *   "Q:ms"    expect no byte from the client for ms milliseconds
  *   "W:ms"    sleep ms milliseconds
  *   "D:n"     read and drop n bytes from the client (a large literal)
+ *   "X:"      close the connection now (the script ends there)
  * then expects EOF. Failures are recorded and asserted by fake_finish().
  * Set MF_TEST_TRACE=1 to see the protocol trace on stderr.
  */
@@ -163,6 +164,10 @@ static void *fake_main(void *arg)
 			}
 		} else if (strncmp(s, "D:", 2) == 0) {
 			ok = fake_drop(f, strtoul(s + 2, NULL, 10));
+		} else if (strncmp(s, "X:", 2) == 0) {
+			close(f->fd);
+			f->fd = -1;
+			return NULL;
 		} else if (strncmp(s, "W:", 2) == 0) {
 			struct timespec ts = { 0, strtol(s + 2, NULL, 10) * 1000000L };
 
@@ -222,7 +227,7 @@ static void fake_opts(const struct fake *f, struct imap_mbx_opts *o)
 }
 
 /* Start the server and open the mailbox (the script begins with LOGIN). */
-static struct mbx *fake_open(struct fake *f, const char *const *script)
+static __attribute__((unused)) struct mbx *fake_open(struct fake *f, const char *const *script)
 {
 	struct imap_mbx_opts o;
 	struct mf_error err = { 0 };

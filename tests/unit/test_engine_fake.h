@@ -111,6 +111,15 @@ struct fake_world {
 	int enospc_after;	 /* appends after this many: ENOSPC writing */
 	uint64_t append_limit;	 /* larger messages: MF_ELIMIT at append_begin,
 				  * as an IMAP target with APPENDLIMIT */
+	int multi;		 /* >1: the target batches appends as IMAP
+				  * MULTIAPPEND does, this many per batch (a
+				  * folder change, set_append_alone and flush
+				  * end one); a batch holding a message it
+				  * refuses stores none and reports each
+				  * MF_ERETRY (no_names should be set too) */
+	atomic_int batches;	 /* batches stored or refused ... */
+	atomic_int batches_refused;
+	atomic_int alone_appends; /* ... appends while set alone */
 	int kill_at;		 /* SIGKILL at this instant (1-based) */
 	atomic_int instants;
 	atomic_int live, max_live; /* source mailboxes open at once */

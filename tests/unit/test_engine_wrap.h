@@ -13,6 +13,15 @@ struct wrap_report {
 	struct mf_error err;
 };
 
+/* A message held in a batch (world.multi). */
+struct wrap_held {
+	uint64_t token;
+	char *folder;
+	struct mbx_msg_info info; /* keywords owned */
+	struct buf bytes;
+	bool refuse;
+};
+
 struct wrap_mbx {
 	struct mbx base;
 	struct mbx *inner;
@@ -21,12 +30,16 @@ struct wrap_mbx {
 	void *ctx;
 	struct wrap_report q[8];
 	size_t nq;
+	struct wrap_held *held; /* the open batch */
+	size_t nheld;
+	bool alone;
 };
 
 struct wrap_ap {
 	struct wrap_mbx *wm;
 	struct mbx_append *inner; /* NULL: refused */
 	uint64_t token;
+	struct wrap_held *held;   /* batched: bytes go there */
 };
 
 static void wrap_deliver(struct wrap_mbx *wm)
@@ -103,14 +116,101 @@ static void wrap_set_append_done(struct mbx *m, mbx_append_done_fn *fn, void *ct
 	wm->inner->drv->set_append_done(wm->inner, wrap_inner_done, wm);
 }
 
+static void wrap_held_clear(struct wrap_held *h)
+{
+	for (size_t k = 0; k < h->info.keyword_count; k++)
+		free(h->info.keywords[k]);
+	free(h->info.keywords);
+	free(h->folder);
+	buf_free(&h->bytes);
+}
+
+/* The batch ends: all of it is stored, or (a message refused) none. */
+static void wrap_batch_end(struct wrap_mbx *wm)
+{
+	bool refuse = false;
+	struct mf_error e;
+
+	if (wm->nheld == 0)
+		return;
+	atomic_fetch_add(&wm->w->batches, 1);
+	for (size_t i = 0; i < wm->nheld; i++)
+		refuse = refuse || wm->held[i].refuse;
+	if (refuse)
+		atomic_fetch_add(&wm->w->batches_refused, 1);
+	for (size_t i = 0; i < wm->nheld; i++) {
+		struct wrap_held *h = &wm->held[i];
+		struct mbx_append *ap = NULL;
+
+		if (refuse && wm->nheld > 1) {
+			mf_error_set(&e, MF_ERETRY, "not stored: the batch of %zu was refused",
+				     wm->nheld);
+			wrap_report(wm, h->token, MF_ERETRY, NULL, &e);
+		} else if (refuse) {
+			mf_error_set(&e, MF_ENO, "[CANNOT] The test target refuses this message");
+			wrap_report(wm, h->token, MF_ENO, NULL, &e);
+		} else if (wm->inner->drv->append_begin(wm->inner, h->folder, &h->info, h->token, &ap,
+						       &e) != 0 ||
+			   wm->inner->drv->append_data(ap, h->bytes.data, h->bytes.len, &e) != 0 ||
+			   wm->inner->drv->append_end(ap, &e) != 0) {
+			fail_msg("wrap: the inner target failed: %s", e.msg);
+		}
+		wrap_held_clear(h);
+	}
+	free(wm->held);
+	wm->held = NULL;
+	wm->nheld = 0;
+}
+
+static void wrap_set_append_alone(struct mbx *m, bool alone)
+{
+	((struct wrap_mbx *)m)->alone = alone;
+}
+
+/* world.multi: hold the message in the open batch. */
+static int wrap_hold(struct wrap_mbx *wm, const char *folder, const struct mbx_msg_info *info,
+		     uint64_t token, bool refuse, struct mbx_append **ap_r)
+{
+	struct wrap_ap *ap = xcalloc(1, sizeof(*ap));
+	struct wrap_held *h;
+
+	if (wm->nheld > 0 && strcmp(wm->held[0].folder, folder) != 0)
+		wrap_batch_end(wm);
+	wm->held = xreallocarray(wm->held, wm->nheld + 1, sizeof(*wm->held));
+	h = &wm->held[wm->nheld++];
+	memset(h, 0, sizeof(*h));
+	h->token = token;
+	h->folder = xstrdup(folder);
+	h->info = *info;
+	h->info.keywords = xcalloc(info->keyword_count + 1, sizeof(char *));
+	for (size_t k = 0; k < info->keyword_count; k++)
+		h->info.keywords[k] = xstrdup(info->keywords[k]);
+	h->refuse = refuse;
+	ap->wm = wm;
+	ap->token = token;
+	ap->held = h;
+	*ap_r = (struct mbx_append *)ap;
+	return 0;
+}
+
 static int wrap_append_begin(struct mbx *m, const char *folder, const struct mbx_msg_info *info,
 			     uint64_t token, struct mbx_append **ap_r, struct mf_error *err)
 {
 	struct wrap_mbx *wm = (struct wrap_mbx *)m;
-	struct wrap_ap *ap = xcalloc(1, sizeof(*ap));
+	struct wrap_ap *ap;
 	bool refuse = false;
 	int rc = 0;
 
+	for (size_t i = 0; wm->w->refuse_keyword != NULL && i < info->keyword_count; i++)
+		refuse = refuse || strcmp(info->keywords[i], wm->w->refuse_keyword) == 0;
+	if (wm->w->multi > 1 && wm->alone)
+		wrap_batch_end(wm);
+	if (wm->w->multi > 1 && !wm->alone)
+		return wrap_hold(wm, folder, info, token, refuse, ap_r);
+	if (wm->w->multi > 1)
+		atomic_fetch_add(&wm->w->alone_appends, 1);
+	refuse = false;
+	ap = xcalloc(1, sizeof(*ap));
 	if (wm->w->append_limit > 0 && info->size > wm->w->append_limit) {
 		free(ap);
 		return mf_error_set(err, MF_ELIMIT,
@@ -138,6 +238,10 @@ static int wrap_append_data(struct mbx_append *a, const void *data, size_t len,
 	struct wrap_ap *ap = (struct wrap_ap *)a;
 	struct fake_world *w = ap->wm->w;
 
+	if (ap->held != NULL) {
+		buf_append(&ap->held->bytes, data, len);
+		return 0;
+	}
 	if (ap->inner == NULL)
 		return 0;
 	if (w->enospc_after > 0 && atomic_load(&w->target_appends) >= w->enospc_after)
@@ -151,8 +255,15 @@ static int wrap_append_end(struct mbx_append *a, struct mf_error *err)
 	struct wrap_ap *ap = (struct wrap_ap *)a;
 	struct wrap_mbx *wm = ap->wm;
 	int rc = 0;
+	int nth;
 
-	int nth = ap->inner != NULL ? atomic_fetch_add(&wm->w->target_appends, 1) + 1 : 0;
+	if (ap->held != NULL) {
+		free(ap);
+		if (wm->nheld >= (size_t)wm->w->multi)
+			wrap_batch_end(wm);
+		return 0;
+	}
+	nth = ap->inner != NULL ? atomic_fetch_add(&wm->w->target_appends, 1) + 1 : 0;
 
 	if (ap->inner == NULL) {
 		struct mf_error e;
@@ -190,6 +301,12 @@ static void wrap_append_abort(struct mbx_append *a)
 {
 	struct wrap_ap *ap = (struct wrap_ap *)a;
 
+	if (ap->held != NULL) {
+		/* The last one held: dropped, not reported. */
+		wrap_held_clear(&ap->wm->held[--ap->wm->nheld]);
+		free(ap);
+		return;
+	}
 	if (ap->inner != NULL)
 		ap->wm->inner->drv->append_abort(ap->inner);
 	free(ap);
@@ -198,8 +315,10 @@ static void wrap_append_abort(struct mbx_append *a)
 static int wrap_append_flush(struct mbx *m, struct mf_error *err)
 {
 	struct wrap_mbx *wm = (struct wrap_mbx *)m;
-	int rc = wm->inner->drv->append_flush(wm->inner, err);
+	int rc;
 
+	wrap_batch_end(wm);
+	rc = wm->inner->drv->append_flush(wm->inner, err);
 	wrap_deliver(wm);
 	return rc;
 }
@@ -210,6 +329,9 @@ static void wrap_close(struct mbx **mp)
 
 	for (size_t i = 0; i < wm->nq; i++)
 		free(wm->q[i].location);
+	for (size_t i = 0; i < wm->nheld; i++)
+		wrap_held_clear(&wm->held[i]);
+	free(wm->held);
 	wm->inner->drv->close(&wm->inner);
 	free(wm);
 	*mp = NULL;
@@ -285,6 +407,7 @@ static int wrap_rename_folder(struct mbx *m, const char *from, const char *to,
 	.append_begin = wrap_append_begin, .append_data = wrap_append_data,                        \
 	.append_end = wrap_append_end, .append_abort = wrap_append_abort,                          \
 	.append_flush = wrap_append_flush, .close = wrap_close,                                    \
+	.set_append_alone = wrap_set_append_alone,                                                 \
 	.find_message = wrap_find_message, .set_flags = wrap_set_flags, .expunge = wrap_expunge,   \
 	.rename_folder = wrap_rename_folder
 

@@ -17,10 +17,13 @@
  * bytes are written from its own buffer by the client's I/O loop, which
  * keeps reading responses while it writes (RFC 9051 section 5.5 allows the
  * server to answer earlier commands meanwhile; not reading could deadlock
- * both sides on full socket buffers).
+ * both sides on full socket buffers). A MULTIAPPEND (RFC 3502) goes on
+ * after a literal with the next message's arguments and literal header
+ * (imap_client_literal_next), written like the literal's bytes.
  */
 #include "proto/imap/imap-client-private.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,4 +238,52 @@ int imap_client_literal_end(struct imap_client *c, struct mf_error *err)
 	c->stream_drop = false;
 	c->stream_cmd = NULL;
 	return rc;
+}
+
+int imap_client_literal_next(struct imap_client *c, const char *args, uint64_t size,
+			     struct mf_error *err)
+{
+	char hdr[48];
+	struct buf line = BUF_INIT;
+	int rc;
+
+	if (c->dead)
+		return imap_client_kill(c, c->dead, c->dead_err.msg, err);
+	if (!c->stream_open)
+		return mf_error_set(err, MF_EINVAL, "no streamed literal is open");
+	if (c->stream_left > 0)
+		return mf_error_set(err, MF_EINVAL, "literal still %llu bytes short of its size",
+				    (unsigned long long)c->stream_left);
+	if (!(c->caps & IMAP_CAP_LITERALPLUS))
+		return mf_error_set(err, MF_EUNSUPPORTED,
+				    "continuing a command with another literal needs LITERAL+");
+	/* Have the command's own header on the wire first (a message of
+	 * 0 bytes writes nothing before this). */
+	rc = imap_client_loop_until(c, stream_ready, err);
+	if (rc < 0)
+		return rc;
+	if (c->stream_cmd == NULL || c->stream_drop)
+		return mf_error_set(err, MF_EBUSY, "the server answered the command already");
+	snprintf(hdr, sizeof(hdr), "{%" PRIu64 "+}", size);
+	if (args != NULL && args[0] != '\0') {
+		buf_putc(&line, ' ');
+		buf_puts(&line, args);
+	}
+	buf_putc(&line, ' ');
+	buf_puts(&line, hdr);
+	if (c->trace != NULL) {
+		struct buf t = BUF_INIT;
+
+		buf_append(&t, line.data + 1, line.len - 1);
+		buf_printf(&t, "\n{%" PRIu64 " bytes}", size);
+		imap_trace_print_lines(c->trace, c->trace_prefix, "C", t.data, t.len);
+		buf_free(&t);
+	}
+	buf_puts(&line, "\r\n");
+	rc = stream_send(c, line.data, line.len, err);
+	buf_free(&line);
+	if (rc < 0)
+		return rc;
+	c->stream_left = size;
+	return 0;
 }

@@ -386,6 +386,12 @@ void imap_list_result_free(struct imap_list_result *r)
  * than failing the listing. */
 int imap_client_list(struct imap_client *c, struct imap_list_result *out, struct mf_error *err)
 {
+	return imap_client_list_pattern(c, "*", out, err);
+}
+
+int imap_client_list_pattern(struct imap_client *c, const char *pattern,
+			     struct imap_list_result *out, struct mf_error *err)
+{
 	struct list_ctx lc = { .out = out };
 	struct lsub_ctx sc = { 0 };
 	bool ext = (c->caps & IMAP_CAP_LIST_EXTENDED) && (c->caps & IMAP_CAP_SPECIAL_USE);
@@ -396,14 +402,16 @@ int imap_client_list(struct imap_client *c, struct imap_list_result *out, struct
 	out->entries = NULL;
 	out->count = 0;
 	cmd = imap_cmd_new("LIST");
-	imap_cmd_atom(cmd, "\"\" \"*\"");
+	imap_cmd_astring(cmd, "");
+	imap_cmd_astring(cmd, pattern);
 	if (ext)
 		imap_cmd_atom(cmd, "RETURN (SPECIAL-USE SUBSCRIBED)");
 	snprintf(list_tag, sizeof(list_tag), "%s",
 		 imap_client_submit(c, cmd, list_untagged, sync_done, &lc));
 	if (!ext) {
 		cmd = imap_cmd_new("LSUB");
-		imap_cmd_atom(cmd, "\"\" \"*\"");
+		imap_cmd_astring(cmd, "");
+		imap_cmd_astring(cmd, pattern);
 		snprintf(lsub_tag, sizeof(lsub_tag), "%s",
 			 imap_client_submit(c, cmd, lsub_untagged, sync_done, &sc));
 	}

@@ -197,6 +197,20 @@ int imap_client_literal_write(struct imap_client *c, const void *data, size_t le
 int imap_client_literal_end(struct imap_client *c, struct mf_error *err);
 /* True while a streamed literal is open (submitted, not yet ended). */
 bool imap_client_literal_open(const struct imap_client *c);
+/* MULTIAPPEND (RFC 3502): instead of ending the open command after its
+ * literal, continue it with another message: once every byte of the
+ * current literal is written, sends " args {size+}" and CRLF, so that the
+ * next size bytes go through imap_client_literal_write() and the command
+ * ends as usual with imap_client_literal_end() (or is continued again).
+ * args (NULL or "" for none) is protocol text such as
+ * "(\Seen) \"07-Jul-1996 02:44:25 -0700\"". Needs LITERAL+ (the
+ * literal that is open was sent as {n+} then): MF_EUNSUPPORTED without.
+ * MF_EBUSY when the server has answered the command already (a NO
+ * mid-command): nothing is sent; end it with imap_client_literal_end().
+ * MF_EINVAL when no literal is open or bytes of it are still to come;
+ * else 0 or the connection's error. */
+int imap_client_literal_next(struct imap_client *c, const char *args, uint64_t size,
+			     struct mf_error *err);
 
 /* ---- state the client tracks --------------------------------------------- */
 
@@ -266,6 +280,10 @@ struct imap_list_result {
  * SPECIAL-USE / LIST-EXTENDED). */
 int imap_client_list(struct imap_client *c, struct imap_list_result *out,
 		     struct mf_error *err);
+/* The same for another mailbox pattern (raw, e.g. "users/alice/ *" without
+ * the space); LSUB, when used, gets the same pattern. */
+int imap_client_list_pattern(struct imap_client *c, const char *pattern,
+			     struct imap_list_result *out, struct mf_error *err);
 void imap_list_result_free(struct imap_list_result *r);
 
 struct imap_mailbox_state {
