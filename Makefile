@@ -39,6 +39,12 @@ unit: build
 demo: build
 	@sh scripts/demo.sh $(BUILD)/mailferry
 
+# mailferry side by side with mbsync and offlineimap (not part of check;
+# about 10 minutes): make bench [BENCH_MESSAGES=500 BENCH_RUNS=1 ...], see bench/README.md.
+.PHONY: bench
+bench: build
+	@sh bench/run.sh $(BUILD)
+
 # libFuzzer targets (clang), each run for FUZZ_SECONDS.
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) $(GEN) -DCMAKE_BUILD_TYPE=Debug \
