@@ -1,12 +1,13 @@
-/* cli-args.c: the noun-verb parser.
+/* cli-args.c: the noun-verb parser: the command words and the parse.
  *
- * One table lists every option of every command. The line is read in two
+ * One table (cli-options.c) lists every option of every command. The line
+ * is read in two
  * steps: the words are split into options (with their values) and
  * positionals, which name the command; then each option is checked against
  * the command and stored. That order lets global options stand anywhere and
  * lets an error name the command in its hint.
  */
-#include "cli-args.h"
+#include "cli-args-private.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,136 +18,6 @@
 #include <strings.h>
 
 #include "util/xmalloc.h"
-
-enum opt_id {
-	O_DATA_DIR,
-	O_JSON,
-	O_TRACE,
-	O_VERBOSE,
-	O_HELP,
-	O_DNS_SERVER,
-	O_VERSION,
-	O_TYPE,
-	O_SERVER,
-	O_PORT,
-	O_SECURITY,
-	O_AUTH,
-	O_ADMIN_USER,
-	O_IMPERSONATION,
-	O_MASTER_SEP,
-	O_ACCEPT_UNTRUSTED,
-	O_NO_ACCEPT_UNTRUSTED,
-	O_MAX_MIG,
-	O_MAX_INC,
-	O_EXCHANGE_SERVER,
-	O_RPC_PROXY,
-	O_EMAIL,
-	O_MAILBOX_PERM,
-	O_SKIP_VERIFY,
-	O_TEST_MAILBOX,
-	O_TIMEOUT,
-	O_PASSWORD_STDIN,
-	O_PASSWORD_FILE,
-	O_SOURCE,
-	O_TARGET,
-	O_CSV,
-	O_EXCLUDE_FOLDER,
-	O_INCLUDE_FOLDER,
-	O_BAD_ITEM_LIMIT,
-	O_LARGE_ITEM_LIMIT,
-	O_MAX_MESSAGE_SIZE,
-	O_RECEIVED_AFTER,
-	O_AUTO_START,
-	O_WAIT,
-	O_FORMAT,
-	O_OUTPUT,
-	O_BATCH,
-	O_SKIPPED_ITEMS,
-	O_AUTODISCOVER,
-	O_PROTOCOL,
-	O_ALLOW_UNTRUSTED_CANDS,
-};
-
-enum opt_arg { ARG_NONE, ARG_STR, ARG_NUM };
-
-#define CMD(c) (1u << (c))
-#define CMDS_ALL 0xffffffffu
-#define CMDS_SETTINGS (CMD(CLI_CMD_EP_NEW) | CMD(CLI_CMD_EP_SET) | CMD(CLI_CMD_EP_TEST))
-/* Options the autodiscover command shares with the endpoint commands. */
-#define CMDS_SETTINGS_AD (CMDS_SETTINGS | CMD(CLI_CMD_AUTODISCOVER))
-#define CMDS_DISCOVER (CMD(CLI_CMD_EP_NEW) | CMD(CLI_CMD_AUTODISCOVER))
-
-struct cli_option {
-	const char *name;     /* without the leading "--" */
-	char short_name;      /* 0 when none */
-	enum opt_id id;
-	enum opt_arg arg;
-	bool setting;         /* an endpoint setting */
-	unsigned cmds;        /* commands that accept it */
-	long min, max;        /* ARG_NUM range */
-};
-
-static const struct cli_option cli_options[] = {
-	{ "data-dir", 0, O_DATA_DIR, ARG_STR, false, CMDS_ALL, 0, 0 },
-	{ "json", 0, O_JSON, ARG_NONE, false, CMDS_ALL, 0, 0 },
-	{ "trace", 0, O_TRACE, ARG_NONE, false, CMDS_ALL, 0, 0 },
-	{ "verbose", 'v', O_VERBOSE, ARG_NONE, false, CMDS_ALL, 0, 0 },
-	{ "help", 'h', O_HELP, ARG_NONE, false, CMDS_ALL, 0, 0 },
-	{ "dns-server", 0, O_DNS_SERVER, ARG_STR, false, CMDS_ALL, 0, 0 },
-	{ "version", 0, O_VERSION, ARG_NONE, false, CMDS_ALL, 0, 0 },
-	{ "type", 0, O_TYPE, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "server", 0, O_SERVER, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "port", 0, O_PORT, ARG_NUM, true, CMDS_SETTINGS, 1, 65535 },
-	{ "security", 0, O_SECURITY, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "auth", 0, O_AUTH, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "admin-user", 0, O_ADMIN_USER, ARG_STR, true, CMDS_SETTINGS_AD, 0, 0 },
-	{ "impersonation", 0, O_IMPERSONATION, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "master-separator", 0, O_MASTER_SEP, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "accept-untrusted-certificates", 0, O_ACCEPT_UNTRUSTED, ARG_NONE, true,
-	  CMDS_SETTINGS, 0, 0 },
-	{ "no-accept-untrusted-certificates", 0, O_NO_ACCEPT_UNTRUSTED, ARG_NONE, true,
-	  CMDS_SETTINGS, 0, 0 },
-	{ "max-concurrent-migrations", 0, O_MAX_MIG, ARG_NUM, true, CMDS_SETTINGS, 1, 1000 },
-	{ "max-concurrent-incremental-syncs", 0, O_MAX_INC, ARG_NUM, true, CMDS_SETTINGS, 1,
-	  1000 },
-	{ "exchange-server", 0, O_EXCHANGE_SERVER, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "rpc-proxy-server", 0, O_RPC_PROXY, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "email-address", 0, O_EMAIL, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "mailbox-permission", 0, O_MAILBOX_PERM, ARG_STR, true, CMDS_SETTINGS, 0, 0 },
-	{ "skip-verification", 0, O_SKIP_VERIFY, ARG_NONE, false,
-	  CMD(CLI_CMD_EP_NEW) | CMD(CLI_CMD_EP_SET), 0, 0 },
-	{ "test-mailbox", 0, O_TEST_MAILBOX, ARG_STR, false, CMDS_SETTINGS, 0, 0 },
-	{ "timeout", 0, O_TIMEOUT, ARG_NUM, false, CMDS_SETTINGS_AD, 1, 3600 },
-	{ "password-stdin", 0, O_PASSWORD_STDIN, ARG_NONE, false, CMDS_SETTINGS_AD, 0, 0 },
-	{ "password-file", 0, O_PASSWORD_FILE, ARG_STR, false, CMDS_SETTINGS_AD, 0, 0 },
-	{ "source", 0, O_SOURCE, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
-	{ "target", 0, O_TARGET, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
-	{ "csv", 0, O_CSV, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
-	{ "exclude-folder", 0, O_EXCLUDE_FOLDER, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
-	{ "include-folder", 0, O_INCLUDE_FOLDER, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
-	{ "bad-item-limit", 0, O_BAD_ITEM_LIMIT, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
-	{ "large-item-limit", 0, O_LARGE_ITEM_LIMIT, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0,
-	  0 },
-	{ "max-message-size", 0, O_MAX_MESSAGE_SIZE, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0,
-	  0 },
-	{ "received-after", 0, O_RECEIVED_AFTER, ARG_STR, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
-	{ "auto-start", 0, O_AUTO_START, ARG_NONE, false, CMD(CLI_CMD_BATCH_NEW), 0, 0 },
-	{ "wait", 0, O_WAIT, ARG_NONE, false, CMD(CLI_CMD_BATCH_START), 0, 0 },
-	{ "format", 0, O_FORMAT, ARG_STR, false, CMD(CLI_CMD_BATCH_REPORT), 0, 0 },
-	{ "output", 0, O_OUTPUT, ARG_STR, false, CMD(CLI_CMD_BATCH_REPORT), 0, 0 },
-	{ "batch", 0, O_BATCH, ARG_STR, false, CMD(CLI_CMD_USER_LIST), 0, 0 },
-	{ "skipped-items", 0, O_SKIPPED_ITEMS, ARG_NONE, false, CMD(CLI_CMD_USER_SHOW), 0, 0 },
-	{ "autodiscover", 0, O_AUTODISCOVER, ARG_NONE, false, CMD(CLI_CMD_EP_NEW), 0, 0 },
-	{ "protocol", 0, O_PROTOCOL, ARG_STR, false, CMDS_DISCOVER, 0, 0 },
-	{ "allow-untrusted-candidates", 0, O_ALLOW_UNTRUSTED_CANDS, ARG_NONE, false, CMDS_DISCOVER,
-	  0, 0 },
-};
-
-#define N_OPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
-
-const char cli_argv_password_msg[] =
-	"passwords are not accepted on the command line (other users can read it there); "
-	"use --password-stdin, --password-file FILE, or run on a terminal to be asked";
 
 struct cmd_word {
 	const char *verb;
@@ -173,6 +44,8 @@ static const struct cmd_word cli_batch_verbs[] = {
 	{ "stop", CLI_CMD_BATCH_STOP, 1, 1, "a NAME" },
 	{ "remove", CLI_CMD_BATCH_REMOVE, 1, 1, "a NAME" },
 	{ "report", CLI_CMD_BATCH_REPORT, 1, 1, "a NAME" },
+	{ "set", CLI_CMD_BATCH_SET, 1, 1, "a NAME" },
+	{ "complete", CLI_CMD_BATCH_COMPLETE, 1, 1, "a NAME" },
 	{ NULL, CLI_CMD_NONE, 0, 0, NULL },
 };
 
@@ -190,7 +63,7 @@ struct cmd_noun {
 
 static const struct cmd_noun cli_nouns[] = {
 	{ "endpoint", cli_endpoint_verbs, "new, list, show, set, remove or test" },
-	{ "batch", cli_batch_verbs, "new, list, show, start, stop, remove or report" },
+	{ "batch", cli_batch_verbs, "new, list, show, set, start, complete, stop, remove or report" },
 	{ "user", cli_user_verbs, "list or show" },
 };
 
@@ -216,7 +89,7 @@ static const struct cmd_word *verb_of_cmd(enum cli_cmd cmd)
 	return NULL;
 }
 
-static const char *const cli_cmd_labels[CLI_CMD_COUNT] = {
+const char *const cli_cmd_labels[CLI_CMD_COUNT] = {
 	[CLI_CMD_NONE] = "",
 	[CLI_CMD_HELP] = "help",
 	[CLI_CMD_VERSION] = "version",
@@ -236,63 +109,10 @@ static const char *const cli_cmd_labels[CLI_CMD_COUNT] = {
 	[CLI_CMD_USER_LIST] = "user list",
 	[CLI_CMD_USER_SHOW] = "user show",
 	[CLI_CMD_AUTODISCOVER] = "autodiscover",
+	[CLI_CMD_BATCH_SET] = "batch set",
+	[CLI_CMD_BATCH_COMPLETE] = "batch complete",
+	[CLI_CMD_SERVE] = "serve",
 };
-
-/* One option occurrence found in the first step. */
-struct seen_opt {
-	const struct cli_option *opt;
-	const char *word;   /* as typed, for messages */
-	const char *value;  /* NULL for ARG_NONE */
-};
-
-static const struct cli_option *option_by_long(const char *name, size_t len)
-{
-	for (size_t i = 0; i < N_OPTIONS; i++) {
-		if (strlen(cli_options[i].name) == len &&
-		    strncmp(cli_options[i].name, name, len) == 0)
-			return &cli_options[i];
-	}
-	return NULL;
-}
-
-static const struct cli_option *option_by_short(char c)
-{
-	for (size_t i = 0; i < N_OPTIONS; i++) {
-		if (cli_options[i].short_name == c)
-			return &cli_options[i];
-	}
-	return NULL;
-}
-
-bool cli_option_takes_value(const char *word)
-{
-	const struct cli_option *opt;
-
-	if (strncmp(word, "--", 2) != 0 || strchr(word, '=') != NULL)
-		return false;
-	opt = option_by_long(word + 2, strlen(word + 2));
-	return opt != NULL && opt->arg != ARG_NONE;
-}
-
-int cli_parse_int(const char *opt, const char *s, long min, long max, int *out,
-		  struct mf_error *err)
-{
-	const char *digits = (s[0] == '-' || s[0] == '+') ? s + 1 : s;
-	char *end;
-	long v;
-
-	if (!isdigit((unsigned char)digits[0]))
-		return mf_error_set(err, MF_EINVAL, "%s: '%s' is not a number", opt, s);
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*end != '\0')
-		return mf_error_set(err, MF_EINVAL, "%s: '%s' is not a number", opt, s);
-	if (errno == ERANGE || v < min || v > max)
-		return mf_error_set(err, MF_EINVAL, "%s must be %ld-%ld", opt, min, max);
-	*out = (int)v;
-	return 0;
-}
-
 const char *cli_cmd_label(const struct cli_opts *o)
 {
 	if (o->cmdlet != NULL)
@@ -364,7 +184,7 @@ static void tokenize(int argc, char **argv, struct seen_opt *seen, size_t *nseen
 			bool ok = true;
 
 			for (const char *c = w + 1; *c != '\0'; c++) {
-				opt = option_by_short(*c);
+				opt = cli_option_by_short(*c);
 				if (opt == NULL || opt->arg != ARG_NONE) {
 					ok = false;
 					break;
@@ -375,14 +195,14 @@ static void tokenize(int argc, char **argv, struct seen_opt *seen, size_t *nseen
 				continue;
 			}
 			for (const char *c = w + 1; *c != '\0'; c++)
-				seen[(*nseen)++] = (struct seen_opt){ option_by_short(*c), w, NULL };
+				seen[(*nseen)++] = (struct seen_opt){ cli_option_by_short(*c), w, NULL };
 			continue;
 		}
 
 		const char *eq = strchr(w + 2, '=');
 		size_t len = eq != NULL ? (size_t)(eq - (w + 2)) : strlen(w + 2);
 
-		opt = option_by_long(w + 2, len);
+		opt = cli_option_by_long(w + 2, len);
 		if (opt == NULL) {
 			first_error(tokerr, "unknown option '%s'", w);
 			continue;
@@ -434,6 +254,11 @@ static int resolve_command(struct cli_opts *o, char **pos, size_t npos, size_t *
 		*args_at = 1;
 		return 0;
 	}
+	if (strcmp(pos[0], "serve") == 0) {
+		o->cmd = CLI_CMD_SERVE;
+		*args_at = 1;
+		return 0;
+	}
 	noun = noun_by_name(pos[0]);
 	if (noun == NULL)
 		return mf_error_set(err, MF_EINVAL, "unknown command '%s'", pos[0]);
@@ -455,7 +280,7 @@ static int check_positionals(struct cli_opts *o, char **args, size_t nargs,
 {
 	const struct cmd_word *w;
 
-	if (o->cmd == CLI_CMD_VERSION) {
+	if (o->cmd == CLI_CMD_VERSION || o->cmd == CLI_CMD_SERVE) {
 		if (nargs > 0)
 			return mf_error_set(err, MF_EINVAL, "unexpected argument '%s'", args[0]);
 		return 0;
@@ -481,176 +306,6 @@ static int check_positionals(struct cli_opts *o, char **args, size_t nargs,
 		o->name = args[0];
 	return 0;
 }
-
-/* Step two: store one option, checked against the command. */
-static int apply_option(struct cli_opts *o, const struct seen_opt *s, struct mf_error *err)
-{
-	const struct cli_option *opt = s->opt;
-	struct cli_settings *st = &o->set;
-	struct cli_batch_args *b = &o->b;
-	char label[64];
-	int num = 0;
-
-	if (opt->id == O_TYPE && o->cmd == CLI_CMD_EP_SET)
-		return mf_error_set(err, MF_EINVAL, "the type of an endpoint cannot be changed; "
-				    "remove it and create a new one");
-	if (!(opt->cmds & CMD(o->cmd))) {
-		if (o->cmd == CLI_CMD_NONE || o->cmd == CLI_CMD_HELP)
-			return mf_error_set(err, MF_EINVAL, "option '--%s' needs a command",
-					    opt->name);
-		return mf_error_set(err, MF_EINVAL, "option '--%s' is not used by '%s'",
-				    opt->name, cli_cmd_labels[o->cmd]);
-	}
-	snprintf(label, sizeof(label), "--%s", opt->name);
-	if (opt->arg == ARG_NUM &&
-	    cli_parse_int(label, s->value, opt->min, opt->max, &num, err) < 0)
-		return MF_EINVAL;
-	if (opt->setting)
-		o->any_setting = true;
-
-	switch (opt->id) {
-	case O_DATA_DIR: o->data_dir = s->value; break;
-	case O_JSON: o->json = true; break;
-	case O_TRACE: o->trace = true; break;
-	case O_VERBOSE: o->verbose++; break;
-	case O_HELP: o->help = true; break;
-	case O_DNS_SERVER: o->dns_server = s->value; break;
-	case O_VERSION: break; /* handled before */
-	case O_TYPE: st->type = s->value; break;
-	case O_SERVER: st->server = s->value; break;
-	case O_PORT: st->port = num; break;
-	case O_SECURITY: st->security = s->value; break;
-	case O_AUTH: st->auth = s->value; break;
-	case O_ADMIN_USER: st->admin_user = s->value; break;
-	case O_IMPERSONATION: st->impersonation = s->value; break;
-	case O_MASTER_SEP: st->master_separator = s->value; break;
-	case O_ACCEPT_UNTRUSTED: st->accept_untrusted = 1; break;
-	case O_NO_ACCEPT_UNTRUSTED: st->accept_untrusted = 0; break;
-	case O_MAX_MIG: st->max_migrations = num; break;
-	case O_MAX_INC: st->max_incremental = num; break;
-	case O_EXCHANGE_SERVER: st->exchange_server = s->value; break;
-	case O_RPC_PROXY: st->rpc_proxy_server = s->value; break;
-	case O_EMAIL: st->email_address = s->value; break;
-	case O_MAILBOX_PERM: st->mailbox_permission = s->value; break;
-	case O_SKIP_VERIFY: o->skip_verification = true; break;
-	case O_TEST_MAILBOX: o->test_mailbox = s->value; break;
-	case O_TIMEOUT: o->timeout_s = num; break;
-	case O_PASSWORD_STDIN: o->password_stdin = true; break;
-	case O_PASSWORD_FILE: o->password_file = s->value; break;
-	case O_SOURCE: b->source = s->value; break;
-	case O_TARGET: b->target = s->value; break;
-	case O_CSV: b->csv = s->value; break;
-	case O_EXCLUDE_FOLDER:
-		b->exclude = xreallocarray(b->exclude, b->nexclude + 1, sizeof(*b->exclude));
-		b->exclude[b->nexclude++] = s->value;
-		break;
-	case O_INCLUDE_FOLDER:
-		b->include = xreallocarray(b->include, b->ninclude + 1, sizeof(*b->include));
-		b->include[b->ninclude++] = s->value;
-		break;
-	case O_BAD_ITEM_LIMIT:
-		return cli_parse_limit(label, s->value, &b->bad_item_limit, err);
-	case O_LARGE_ITEM_LIMIT:
-		return cli_parse_limit(label, s->value, &b->large_item_limit, err);
-	case O_MAX_MESSAGE_SIZE:
-		return cli_parse_size(label, s->value, &b->max_message_size, err);
-	case O_RECEIVED_AFTER:
-		return cli_parse_date(label, s->value, &b->received_after, err);
-	case O_AUTO_START: b->auto_start = true; break;
-	case O_WAIT: b->wait = true; break;
-	case O_FORMAT:
-		if (strcmp(s->value, "csv") != 0 && strcmp(s->value, "json") != 0)
-			return mf_error_set(err, MF_EINVAL, "--format must be csv or json");
-		b->format = s->value;
-		break;
-	case O_OUTPUT: b->output = s->value; break;
-	case O_BATCH: b->batch = s->value; break;
-	case O_SKIPPED_ITEMS: b->skipped_items = true; break;
-	case O_AUTODISCOVER: o->autodiscover = true; break;
-	case O_PROTOCOL:
-		if (strcmp(s->value, "imap") != 0 && strcmp(s->value, "exchange") != 0 &&
-		    strcmp(s->value, "any") != 0)
-			return mf_error_set(err, MF_EINVAL, "--protocol must be imap, exchange or "
-					    "any");
-		o->protocol = s->value;
-		break;
-	case O_ALLOW_UNTRUSTED_CANDS: o->allow_untrusted_cands = true; break;
-	}
-	return 0;
-}
-
-/* The protocol --type asks for: "imap", "exchange", or NULL (unknown). */
-static const char *type_protocol(const char *type)
-{
-	if (type == NULL)
-		return NULL;
-	if (strcmp(type, "imap") == 0)
-		return "imap";
-	if (strcmp(type, "exchange-remote") == 0 || strcmp(type, "outlook-anywhere") == 0)
-		return "exchange";
-	return NULL;
-}
-
-/* endpoint new: --autodiscover needs an address; --protocol and
- * --allow-untrusted-candidates need --autodiscover; --protocol fits --type. */
-static int check_autodiscover(const struct cli_opts *o, struct mf_error *err)
-{
-	const char *tp = type_protocol(o->set.type);
-	bool cmdlet = o->cmdlet != NULL;
-
-	if (!o->autodiscover) {
-		if (o->protocol != NULL)
-			return mf_error_set(err, MF_EINVAL, "--protocol is used only with %s",
-					    cmdlet ? "-Autodiscover" : "--autodiscover");
-		if (o->allow_untrusted_cands)
-			return mf_error_set(err, MF_EINVAL, "--allow-untrusted-candidates is used "
-					    "only with %s", cmdlet ? "-Autodiscover" : "--autodiscover");
-		return 0;
-	}
-	if (o->set.email_address == NULL || o->set.email_address[0] == '\0')
-		return mf_error_set(err, MF_EINVAL, "%s needs %s (the address to discover the "
-				    "server settings for)",
-				    cmdlet ? "-Autodiscover" : "--autodiscover",
-				    cmdlet ? "-EmailAddress ADDRESS" : "--email-address EMAIL");
-	if (o->protocol != NULL && tp != NULL && strcmp(o->protocol, "any") != 0 &&
-	    strcmp(o->protocol, tp) != 0)
-		return mf_error_set(err, MF_EINVAL, "--protocol %s does not fit --type %s",
-				    o->protocol, o->set.type);
-	return 0;
-}
-
-/* Checks that involve more than one option. */
-static int check_combinations(const struct cli_opts *o, struct mf_error *err)
-{
-	if (o->password_stdin && o->password_file != NULL)
-		return mf_error_set(err, MF_EINVAL,
-				    "use only one of --password-stdin and --password-file");
-	if (o->password_file != NULL && o->password_file[0] == '\0')
-		return mf_error_set(err, MF_EINVAL, "--password-file needs a file name");
-	if (o->cmd == CLI_CMD_EP_NEW && o->set.type == NULL && !o->autodiscover)
-		return mf_error_set(err, MF_EINVAL, "endpoint new needs --type (imap, "
-				    "exchange-remote or outlook-anywhere)");
-	if (o->cmd == CLI_CMD_EP_NEW && check_autodiscover(o, err) < 0)
-		return MF_EINVAL;
-	if (o->cmd == CLI_CMD_EP_TEST && o->name != NULL && o->any_setting)
-		return mf_error_set(err, MF_EINVAL, "settings cannot be combined with an endpoint "
-				    "name: test the stored settings, or change them with "
-				    "'endpoint set'");
-	if (o->cmd == CLI_CMD_EP_TEST && o->name == NULL && o->set.server == NULL)
-		return mf_error_set(err, MF_EINVAL, "endpoint test needs an endpoint NAME, or "
-				    "--server for a test without storing");
-	if (o->cmd == CLI_CMD_BATCH_NEW && o->b.source == NULL)
-		return mf_error_set(err, MF_EINVAL, "batch new needs --source EP (the source "
-				    "endpoint)");
-	if (o->cmd == CLI_CMD_BATCH_NEW && (o->b.csv == NULL || o->b.csv[0] == '\0'))
-		return mf_error_set(err, MF_EINVAL, "batch new needs --csv FILE (the users)");
-	if (o->cmd == CLI_CMD_BATCH_NEW && o->b.target != NULL && o->b.target[0] == '\0')
-		return mf_error_set(err, MF_EINVAL, "--target needs an endpoint name, or local");
-	if (o->b.output != NULL && o->b.output[0] == '\0')
-		return mf_error_set(err, MF_EINVAL, "--output needs a file name");
-	return 0;
-}
-
 /* The first word that is not an option (or an option's value). */
 static int first_command_word(int argc, char **argv)
 {
@@ -720,12 +375,12 @@ static int parse_nounverb(int argc, char **argv, struct cli_opts *o, struct mf_e
 	}
 	o->set.accept_untrusted = -1;
 	for (size_t i = 0; i < nseen; i++) {
-		if (apply_option(o, &seen[i], err) < 0) {
+		if (cli_option_apply(o, &seen[i], err) < 0) {
 			rc = CLI_EXIT_USAGE;
 			goto out;
 		}
 	}
-	if (check_combinations(o, err) < 0)
+	if (cli_options_check(o, err) < 0)
 		rc = CLI_EXIT_USAGE;
 out:
 	if (o->help || rc != 0) {

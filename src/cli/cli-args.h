@@ -53,6 +53,9 @@ enum cli_cmd {
 	CLI_CMD_USER_LIST,
 	CLI_CMD_USER_SHOW,
 	CLI_CMD_AUTODISCOVER,
+	CLI_CMD_BATCH_SET,
+	CLI_CMD_BATCH_COMPLETE,
+	CLI_CMD_SERVE,
 	CLI_CMD_COUNT
 };
 
@@ -77,6 +80,13 @@ struct cli_settings {
 	const char *mailbox_permission;
 };
 
+/* A switch with a --no- form (batch set): not given, on, off. */
+enum cli_tri {
+	CLI_TRI_UNSET = 0,
+	CLI_TRI_ON = 1,
+	CLI_TRI_OFF = -1,
+};
+
 /* Options of the batch and user commands. Numbers are parsed (and
  * checked) by the parser; 0 means "not given" for each of them, which is
  * also the default of each. */
@@ -90,15 +100,36 @@ struct cli_batch_args {
 	size_t ninclude;
 	long long bad_item_limit;     /* >= 0, or -1 for "unlimited" */
 	long long large_item_limit;   /* >= 0, or -1 for "unlimited" */
+	bool bad_item_limit_given;    /* (batch set: 0 is a value too) */
+	bool large_item_limit_given;
 	long long max_message_size;   /* bytes, 0 = none */
 	long long received_after;     /* unix time, 0 = none */
 	bool auto_start;
-	bool wait;                    /* batch start --wait */
+	bool wait;                    /* batch start / complete --wait */
+	long long incremental_interval; /* seconds, 0 = not given */
+	enum cli_tri sync_deletes;    /* --[no-]sync-deletes */
+	enum cli_tri auto_complete;   /* --[no-]auto-complete */
+	long long start_after;        /* unix time; 0 = not given, -1 = none */
+	long long complete_after;     /* the same */
+	bool any_batch_option;        /* batch set: something to change */
 	const char *format;           /* batch report: "csv", "json"; NULL = csv
 				       * (json with --json) */
 	const char *output;           /* batch report --output FILE */
 	const char *batch;            /* user list --batch NAME */
 	bool skipped_items;           /* user show --skipped-items */
+	bool once;                    /* serve --once */
+	int tick_ms;                  /* serve --tick, 0 = default */
+};
+
+/* Tuning of a run (batch start / complete --wait, batch new --auto-start,
+ * serve), mapped onto struct engine_opts; 0 means "the engine's
+ * default". */
+struct cli_tuning {
+	int io_timeout_ms;           /* --io-timeout */
+	int retry_max_ms;            /* --retry-max */
+	int reconnects;              /* --reconnects: reconnect_budget, -1 = none */
+	int throttle_budget;         /* --throttle-budget: -1 = none */
+	bool any;                    /* at least one was given */
 };
 
 struct cli_opts {
@@ -124,6 +155,7 @@ struct cli_opts {
 	bool password_stdin;
 	const char *password_file;
 	struct cli_batch_args b;
+	struct cli_tuning tune;
 
 	/* autodiscover EMAIL (name holds EMAIL), endpoint new --autodiscover */
 	bool autodiscover;           /* endpoint new --autodiscover */
@@ -178,6 +210,19 @@ int cli_parse_size(const char *opt, const char *s, long long *out, struct mf_err
  * "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" ('t' or ' ' for 'T', 'z'
  * for 'Z'), as unix seconds; years 1970-9999. MF_EINVAL naming opt. */
 int cli_parse_date(const char *opt, const char *s, long long *out, struct mf_error *err);
+/* A duration: a whole number of seconds ("86400"), or numbers with units
+ * ms, s, m, h, d (any case), which may follow each other ("30m", "24h",
+ * "1d", "1h30m", "500ms"). *out_ms in [min_ms, max_ms], else MF_EINVAL
+ * naming opt ("--x must be 1s to 365d"). */
+int cli_parse_duration(const char *opt, const char *s, long long min_ms, long long max_ms,
+		       long long *out_ms, struct mf_error *err);
+/* A point in time for a schedule: "now", a date or an RFC 3339 time (as
+ * cli_parse_date()), and with allow_none "none", which gives -1. */
+int cli_parse_when(const char *opt, const char *s, bool allow_none, long long *out,
+		   struct mf_error *err);
+/* A duration as text, in its largest exact units: "1d", "2h30m", "45s",
+ * "0s". */
+void cli_fmt_duration(long long seconds, char out[32]);
 
 /* ---- cmdlets (cli-cmdlet.c) ------------------------------------------- */
 

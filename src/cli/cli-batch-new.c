@@ -345,10 +345,7 @@ int cli_batch_new(const struct cli_opts *o)
 	b.status = STORE_BATCH_CREATED;
 	b.opt.exclude_folders = folders_json(o->b.exclude, o->b.nexclude);
 	b.opt.include_folders = folders_json(o->b.include, o->b.ninclude);
-	b.opt.bad_item_limit = o->b.bad_item_limit < 0 ? STORE_LIMIT_UNLIMITED
-						      : o->b.bad_item_limit;
-	b.opt.large_item_limit = o->b.large_item_limit < 0 ? STORE_LIMIT_UNLIMITED
-							  : o->b.large_item_limit;
+	cli_batch_apply_options(o, &b.opt);
 	b.opt.max_message_size = o->b.max_message_size;
 	b.opt.received_after = o->b.received_after;
 	b.opt.auto_start = o->b.auto_start;
@@ -363,7 +360,7 @@ int cli_batch_new(const struct cli_opts *o)
 		if (!o->json)
 			fputc('\n', stdout);
 		fflush(stdout);
-		rc = cli_batch_run_wait(o, st, o->name);
+		rc = cli_batch_run_wait(o, st, o->name, false);
 	}
 out:
 	batch_csv_free(&csv);

@@ -2,19 +2,15 @@
  * the batch runs in this process, in the foreground, with a progress
  * display, until every user has ended or a stop was asked for.
  *
- * Ctrl-C: SIGINT and SIGTERM are blocked in every thread but one, the
- * stopper, so the engine's workers never see EINTR. The stopper's handler
- * only writes the signal number into a pipe (write(2) is
- * async-signal-safe); the stopper thread reads it and asks for the stop
- * like `batch stop` from another shell would (engine_batch_request_stop()
- * on its own store handle): the engine sees Stopping within 0.2 s and ends
- * each user cleanly. A second signal quits at once (exit 130); the message
- * map makes that safe to resume.
+ * `batch complete NAME --wait` runs the final sync the same way.
+ *
+ * Ctrl-C: SIGINT and SIGTERM go to the signal watcher (cli-signal.h),
+ * whose thread asks for the stop like `batch stop` from another shell
+ * would (engine_batch_request_stop() on its own store handle): the engine
+ * sees Stopping within 0.2 s and ends each user cleanly. A second signal
+ * quits at once (exit 130); the message map makes that safe to resume.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +22,10 @@
 #include "cli-cmd.h"
 #include "cli-output.h"
 #include "cli-progress.h"
+#include "cli-signal.h"
 #include "engine/engine.h"
 #include "store/store-batch.h"
 #include "util/xmalloc.h"
-
-#define CLI_EXIT_INTERRUPTED 130
 
 static engine_open_fn *cli_test_open;
 static void *cli_test_open_ctx;
@@ -43,38 +38,26 @@ void cli_batch_set_test_opener(engine_open_fn *open, void *ctx)
 
 /* ---- the stopper ------------------------------------------------------------ */
 
-/* The write end of the stopper's pipe, for the handler. One run at a time
- * per process. */
-static volatile sig_atomic_t stopper_fd = -1;
-
-static void stopper_signal(int sig)
-{
-	int saved = errno;
-	unsigned char c = (unsigned char)sig;
-
-	if (stopper_fd >= 0)
-		(void)!write(stopper_fd, &c, 1);
-	errno = saved;
-}
-
 struct stopper {
-	pthread_t thread;
-	int pipe[2];
-	bool running;
 	const char *data_dir; /* foreign */
 	const char *key_file; /* foreign */
 	const char *batch;    /* foreign */
-	const char *how;      /* the command that stops it from elsewhere */
 	struct cli_progress *progress;
-	struct sigaction old_int, old_term;
-	sigset_t old_mask;
 };
 
-static void stopper_request(struct stopper *s)
+/* In the watcher thread: the first signal asks for the stop as `batch
+ * stop` from another shell would; the second quits at once. */
+static void stopper_signal(void *ctx, int n)
 {
+	struct stopper *s = ctx;
 	struct mf_error err = { 0 };
 	struct store *st = NULL;
 
+	if (n > 1) {
+		cli_progress_end(s->progress);
+		fputs("mailferry: quitting at once; start the batch again to resume it\n", stderr);
+		_exit(CLI_EXIT_INTERRUPTED);
+	}
 	cli_progress_stopping(s->progress);
 	cli_progress_note(s->progress, "stopping batch %s: finishing the messages in flight "
 			  "(press Ctrl-C again to quit at once)", s->batch);
@@ -85,94 +68,15 @@ static void stopper_request(struct stopper *s)
 		cli_progress_note(s->progress, "cannot stop batch %s: %s", s->batch, err.msg);
 }
 
-static void *stopper_main(void *arg)
-{
-	struct stopper *s = arg;
-	sigset_t set;
-	int signals = 0;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	for (;;) {
-		unsigned char c;
-		ssize_t n = read(s->pipe[0], &c, 1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || c == 0)
-			break;
-		if (++signals == 1) {
-			stopper_request(s);
-		} else {
-			cli_progress_end(s->progress);
-			fputs("mailferry: quitting at once; start the batch again to resume it\n",
-			      stderr);
-			_exit(CLI_EXIT_INTERRUPTED);
-		}
-	}
-	/* No signal is taken here after this point. */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	return NULL;
-}
-
-static void stopper_start(struct stopper *s)
-{
-	struct sigaction sa;
-	sigset_t set;
-
-	if (pipe(s->pipe) != 0) {
-		s->running = false;
-		return;
-	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, &s->old_mask);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = stopper_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	stopper_fd = s->pipe[1];
-	sigaction(SIGINT, &sa, &s->old_int);
-	sigaction(SIGTERM, &sa, &s->old_term);
-	s->running = pthread_create(&s->thread, NULL, stopper_main, s) == 0;
-	if (!s->running) {
-		sigaction(SIGINT, &s->old_int, NULL);
-		sigaction(SIGTERM, &s->old_term, NULL);
-		pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
-		stopper_fd = -1;
-		close(s->pipe[0]);
-		close(s->pipe[1]);
-	}
-}
-
-static void stopper_end(struct stopper *s)
-{
-	unsigned char quit = 0;
-
-	if (!s->running)
-		return;
-	while (write(s->pipe[1], &quit, 1) < 0 && errno == EINTR)
-		;
-	pthread_join(s->thread, NULL);
-	stopper_fd = -1;
-	sigaction(SIGINT, &s->old_int, NULL);
-	sigaction(SIGTERM, &s->old_term, NULL);
-	pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
-	close(s->pipe[0]);
-	close(s->pipe[1]);
-}
-
 /* ---- the run ------------------------------------------------------------------- */
 
-static int run_failed(int rc, const struct mf_error *err)
+int cli_run_refused(int rc, const struct mf_error *err)
 {
 	cli_error("%s", err->msg);
 	switch (rc) {
 	case MF_ENOTFOUND: return CLI_EXIT_NOTFOUND;
-	case MF_EBUSY: return CLI_EXIT_CONFLICT;
+	case MF_EBUSY:
+	case MF_EINVAL: return CLI_EXIT_CONFLICT; /* busy, or a status that refuses */
 	case MF_EUNSUPPORTED: return CLI_EXIT_UNSUPPORTED;
 	case MF_EIO: return CLI_EXIT_STATE;
 	default: return CLI_EXIT_FAIL;
@@ -215,7 +119,56 @@ static void term_size(int *w, int *h)
 	}
 }
 
-int cli_batch_run_wait(const struct cli_opts *o, struct store *st, const char *name)
+void cli_engine_tuning(const struct cli_opts *o, struct engine_opts *eo)
+{
+	eo->io_timeout_ms = o->tune.io_timeout_ms;
+	eo->retry_max_ms = o->tune.retry_max_ms;
+	eo->reconnect_budget = o->tune.reconnects;
+	eo->throttle_budget = o->tune.throttle_budget;
+	eo->open = cli_test_open;
+	eo->open_ctx = cli_test_open_ctx;
+}
+
+/* The first line: which pass runs, for how many of the users (what the
+ * engine will run: docs/batch-states.md). */
+static void begin_line(struct cli_progress *p, struct store *st, const char *name,
+		       bool complete)
+{
+	const int64_t *c;
+	int64_t counts[STORE_USER_NSTATUS], all = 0, initial;
+	struct store_batch b = { 0 };
+	struct mf_error err = { 0 };
+	bool synced;
+
+	if (store_batch_get(st, name, &b, &err) != 0 ||
+	    store_batch_user_counts(st, b.id, counts, &err) != 0) {
+		store_batch_clear(&b);
+		return;
+	}
+	c = counts;
+	for (int i = 0; i < STORE_USER_NSTATUS; i++)
+		all += c[i];
+	initial = c[STORE_USER_QUEUED] + c[STORE_USER_SYNCING] + c[STORE_USER_FAILED] +
+		  c[STORE_USER_STOPPED];
+	synced = b.status == STORE_BATCH_SYNCED || b.status == STORE_BATCH_SYNCED_WITH_ERRORS ||
+		 b.status == STORE_BATCH_INCREMENTAL_SYNCING;
+	if (complete)
+		cli_progress_begin_pass(p, name, "completion started",
+					c[STORE_USER_SYNCED] + c[STORE_USER_INCREMENTAL_FAILED] +
+					c[STORE_USER_INCREMENTAL_SYNCING] +
+					c[STORE_USER_COMPLETING] +
+					c[STORE_USER_COMPLETION_FAILED], all);
+	else if (synced && initial == 0)
+		cli_progress_begin_pass(p, name, "incremental sync started",
+					c[STORE_USER_SYNCED] + c[STORE_USER_INCREMENTAL_FAILED] +
+					c[STORE_USER_INCREMENTAL_SYNCING], all);
+	else
+		cli_progress_begin(p, name, initial, all);
+	store_batch_clear(&b);
+}
+
+int cli_batch_run_wait(const struct cli_opts *o, struct store *st, const char *name,
+		       bool complete)
 {
 	char *dir = store_default_data_dir(o->data_dir);
 	char *key = store_default_key_file(dir);
@@ -224,57 +177,50 @@ int cli_batch_run_wait(const struct cli_opts *o, struct store *st, const char *n
 	struct store_batch b = { 0 };
 	struct mf_error err = { 0 };
 	struct stopper stop = { 0 };
+	struct cli_sigwatch watch;
 	struct cli_progress *p;
-	int64_t counts[STORE_USER_NSTATUS];
 	int w, h, rc;
 	bool live = !o->json && isatty(STDOUT_FILENO);
 
 	term_size(&w, &h);
 	p = cli_progress_new(stdout, live, w, h);
 	cb = cli_progress_callbacks(p);
+	cli_engine_tuning(o, &eo);
 	eo.key_file = key;
 	eo.trace = o->trace ? stderr : NULL;
 	eo.progress = o->json ? NULL : &cb;
-	eo.open = cli_test_open;
-	eo.open_ctx = cli_test_open_ctx;
-
-	if (!o->json && store_batch_get(st, name, &b, &err) == 0 &&
-	    store_batch_user_counts(st, b.id, counts, &err) == 0) {
-		int64_t all = 0;
-
-		for (int i = 0; i < STORE_USER_NSTATUS; i++)
-			all += counts[i];
-		/* what engine_batch_run() runs: all but the Synced (docs/batch-states.md) */
-		cli_progress_begin(p, name, counts[STORE_USER_QUEUED] + counts[STORE_USER_SYNCING] +
-				   counts[STORE_USER_FAILED] + counts[STORE_USER_STOPPED], all);
-	}
-	store_batch_clear(&b);
-	mf_error_clear(&err);
+	if (!o->json)
+		begin_line(p, st, name, complete);
 
 	stop.data_dir = dir;
 	stop.key_file = key;
 	stop.batch = name;
 	stop.progress = p;
-	stopper_start(&stop);
-	rc = engine_batch_run(st, dir, name, &eo, &err);
-	stopper_end(&stop);
+	cli_sigwatch_start(&watch, stopper_signal, &stop);
+	if (complete)
+		rc = engine_batch_complete(st, dir, name, &eo, &err);
+	else
+		rc = engine_batch_run(st, dir, name, &eo, &err);
+	cli_sigwatch_end(&watch);
 	cli_progress_end(p);
 	cli_progress_free(&p);
 
 	if (rc != 0) {
-		/* refused (busy, unsupported...), or a worker could not work */
-		rc = run_failed(rc, &err);
+		/* refused (busy, status, unsupported...), or a worker could not work */
+		rc = cli_run_refused(rc, &err);
 		goto out;
 	}
 	if (store_batch_get(st, name, &b, &err) != 0) {
-		rc = run_failed(err.code, &err);
+		rc = cli_run_refused(err.code, &err);
 		goto out;
 	}
 	if (o->json && print_report(st, name) != 0) {
 		rc = CLI_EXIT_STATE;
 		goto out;
 	}
-	rc = b.status == STORE_BATCH_SYNCED ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	/* start: Synced, or Completed by --auto-complete; complete: Completed */
+	rc = b.status == STORE_BATCH_COMPLETED || (!complete && b.status == STORE_BATCH_SYNCED)
+		     ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 	if (!o->json && rc != CLI_EXIT_OK) {
 		if (o->cmdlet != NULL)
 			printf("See 'mailferry Get-MigrationUser -BatchId %s' for each user.\n", name);

@@ -1,5 +1,7 @@
-/* cli-batch.c: the batch commands but `new` (cli-batch-new.c) and the run
- * itself (cli-batch-run.c): list, show, start, stop, remove, report. */
+/* cli-batch.c: the batch commands but `new` (cli-batch-new.c), `set`
+ * (cli-batch-set.c) and the run itself (cli-batch-run.c): list, show,
+ * start, complete, stop, remove, report. Without --wait, start and
+ * complete queue the batch for `mailferry serve` (engine_batch_enqueue). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "cli-output.h"
 #include "engine/engine.h"
 #include "store/store-batch.h"
+#include "util/buf.h"
 #include "util/xmalloc.h"
 
 #define CLI_SHOW_EVENTS 10
@@ -123,7 +126,70 @@ out:
 	return rc;
 }
 
-int cli_batch_start(const struct cli_opts *o)
+/* "2 Queued, 1 Synced" */
+static char *counts_text(const int64_t counts[STORE_USER_NSTATUS])
+{
+	struct buf b = BUF_INIT;
+
+	for (int i = 0; i < STORE_USER_NSTATUS; i++) {
+		if (counts[i] > 0)
+			buf_printf(&b, "%s%lld %s", b.len > 0 ? ", " : "", (long long)counts[i],
+				   store_user_status_name((enum store_user_status)i));
+	}
+	if (b.len == 0)
+		buf_puts(&b, "no users");
+	return buf_steal(&b);
+}
+
+/* `batch start` / `batch complete` without --wait: queue the batch for
+ * `mailferry serve` and say so. */
+static int enqueue(const struct cli_opts *o, struct store *st, bool complete)
+{
+	int64_t counts[STORE_USER_NSTATUS] = { 0 };
+	char *dir = store_default_data_dir(o->data_dir);
+	char *key = store_default_key_file(dir);
+	struct engine_opts eo = { 0 };
+	struct store_batch b = { 0 };
+	struct mf_error err = { 0 };
+	int rc;
+
+	cli_engine_tuning(o, &eo);
+	eo.key_file = key;
+	rc = engine_batch_enqueue(st, dir, o->name, complete, &eo, &err);
+	if (rc != 0) {
+		rc = cli_run_refused(rc, &err);
+		goto out;
+	}
+	rc = store_batch_get(st, o->name, &b, &err);
+	if (rc == 0)
+		rc = store_batch_user_counts(st, b.id, counts, &err);
+	if (rc != 0) {
+		rc = failed(rc, &err);
+		goto out;
+	}
+	if (o->json) {
+		json_t *j = cli_batch_json(&b, counts);
+
+		cli_print_json(stdout, j);
+		json_decref(j);
+	} else {
+		char *users = counts_text(counts);
+
+		printf("Batch '%s' is %s: queued for 'mailferry serve' (%s).\n", b.name,
+		       store_batch_status_name(b.status), users);
+		printf("'mailferry serve' must be running to carry it out; follow it with "
+		       "'mailferry %s %s'.\n", o->cmdlet != NULL ? "Get-MigrationBatch" : "batch show",
+		       b.name);
+		free(users);
+	}
+out:
+	store_batch_clear(&b);
+	free(key);
+	free(dir);
+	return rc;
+}
+
+static int start_or_complete(const struct cli_opts *o, bool complete)
 {
 	struct store_batch b = { 0 };
 	struct store *st = NULL;
@@ -131,21 +197,23 @@ int cli_batch_start(const struct cli_opts *o)
 
 	if (rc == 0)
 		rc = get_batch(st, o->name, &b);
-	if (rc != 0)
-		goto out;
-	if (!o->b.wait) {
-		cli_error("running a batch in the background needs 'mailferry serve', which is "
-			  "not yet supported; run it in the foreground: 'mailferry %s %s %s'",
-			  o->cmdlet != NULL ? "Start-MigrationBatch" : "batch start", o->name,
-			  o->cmdlet != NULL ? "-Wait" : "--wait");
-		rc = CLI_EXIT_UNSUPPORTED;
-		goto out;
-	}
-	rc = cli_batch_run_wait(o, st, o->name);
-out:
+	if (rc == 0 && o->b.wait)
+		rc = cli_batch_run_wait(o, st, o->name, complete);
+	else if (rc == 0)
+		rc = enqueue(o, st, complete);
 	store_batch_clear(&b);
 	store_close(&st);
 	return rc;
+}
+
+int cli_batch_start(const struct cli_opts *o)
+{
+	return start_or_complete(o, false);
+}
+
+int cli_batch_complete(const struct cli_opts *o)
+{
+	return start_or_complete(o, true);
 }
 
 int cli_batch_stop(const struct cli_opts *o)
@@ -196,6 +264,7 @@ out:
 int cli_batch_remove(const struct cli_opts *o)
 {
 	int64_t counts[STORE_USER_NSTATUS] = { 0 }, users = 0;
+	char *dir = store_default_data_dir(o->data_dir);
 	struct store_batch b = { 0 };
 	struct mf_error err = { 0 };
 	struct store *st = NULL;
@@ -205,17 +274,16 @@ int cli_batch_remove(const struct cli_opts *o)
 		rc = get_batch(st, o->name, &b);
 	if (rc != 0)
 		goto out;
-	if (b.status == STORE_BATCH_SYNCING || b.status == STORE_BATCH_STOPPING ||
-	    b.status == STORE_BATCH_INCREMENTAL_SYNCING || b.status == STORE_BATCH_COMPLETING) {
-		cli_error("batch %s is running (%s); stop it first: mailferry %s %s", b.name,
-			  store_batch_status_name(b.status),
+	rc = store_batch_user_counts(st, b.id, counts, &err);
+	if (rc == 0)
+		rc = engine_batch_remove(st, dir, b.name, &err);
+	if (rc == MF_EBUSY) {
+		/* "batch b1 is running (Syncing); stop it first" */
+		cli_error("%s: mailferry %s %s", err.msg,
 			  o->cmdlet != NULL ? "Stop-MigrationBatch" : "batch stop", b.name);
 		rc = CLI_EXIT_CONFLICT;
 		goto out;
 	}
-	rc = store_batch_user_counts(st, b.id, counts, &err);
-	if (rc == 0)
-		rc = store_batch_delete(st, b.name, &err);
 	if (rc != 0) {
 		rc = failed(rc, &err);
 		goto out;
@@ -228,11 +296,8 @@ int cli_batch_remove(const struct cli_opts *o)
 		cli_print_json(stdout, j);
 		json_decref(j);
 	} else if (b.target_endpoint == NULL) {
-		char *dir = store_default_data_dir(o->data_dir);
-
 		printf("Removed batch '%s' and its %lld migration users. Mail already copied "
 		       "stays in the local store (%s/mailstore).\n", b.name, (long long)users, dir);
-		free(dir);
 	} else {
 		printf("Removed batch '%s' and its %lld migration users. Mail already copied "
 		       "stays on the target endpoint '%s'.\n", b.name, (long long)users,
@@ -241,6 +306,7 @@ int cli_batch_remove(const struct cli_opts *o)
 out:
 	store_batch_clear(&b);
 	store_close(&st);
+	free(dir);
 	return rc;
 }
 

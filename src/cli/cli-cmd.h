@@ -11,6 +11,7 @@
 
 #include "cli-args.h"
 #include "engine/engine.h"
+#include "store/store-batch.h"
 #include "store/store.h"
 #include "util/mf-error.h"
 
@@ -28,6 +29,9 @@ int cli_batch_stop(const struct cli_opts *o);
 int cli_batch_remove(const struct cli_opts *o);
 int cli_batch_report(const struct cli_opts *o);
 int cli_batch_start(const struct cli_opts *o);
+int cli_batch_complete(const struct cli_opts *o);
+int cli_batch_set(const struct cli_opts *o);     /* cli-batch-set.c */
+int cli_serve(const struct cli_opts *o);         /* cli-serve.c */
 int cli_user_list(const struct cli_opts *o);     /* cli-user.c */
 int cli_user_show(const struct cli_opts *o);
 
@@ -47,12 +51,31 @@ int cli_autodiscover(const struct cli_opts *o);
 int cli_autodiscover_endpoint(const struct cli_opts *o, struct store_endpoint *ep,
 			      const char *admin_pw, json_t **doc_r);
 
-/* Run the batch name in the foreground (cli-batch-run.c): progress on
- * stdout (none with --json, which prints the report at the end), Ctrl-C
- * stops it cleanly. Returns 0 when the batch ends Synced, 1 when it ends
- * otherwise (SyncedWithErrors, Failed, Stopped), or the code of a refusal
- * (3 unknown, 4 run by another process, 20 endpoint type, 5 state). */
-int cli_batch_run_wait(const struct cli_opts *o, struct store *st, const char *name);
+/* Run the batch name in the foreground (cli-batch-run.c): engine_batch_run
+ * (`batch start --wait`: the initial sync, or an incremental sync of a
+ * synced batch), or with complete engine_batch_complete (`batch complete
+ * --wait`). Progress on stdout (none with --json, which prints the report
+ * at the end), Ctrl-C stops it cleanly. Returns 0 when the batch ends
+ * Synced (not with complete) or Completed, 1 when it ends otherwise
+ * (SyncedWithErrors, Failed, Stopped, CompletedWithErrors...), or the code
+ * of a refusal (cli_run_refused()). */
+int cli_batch_run_wait(const struct cli_opts *o, struct store *st, const char *name,
+		       bool complete);
+
+/* Print the engine's refusal of a run and return its exit code: 3 unknown,
+ * 4 run by another process or a status that does not allow it, 20
+ * endpoint type, 5 state, else 1. */
+int cli_run_refused(int rc, const struct mf_error *err);
+
+/* The tuning options of the line (--io-timeout, --reconnects, --retry-max,
+ * --throttle-budget) and the test opener, into eo. */
+void cli_engine_tuning(const struct cli_opts *o, struct engine_opts *eo);
+
+/* The schedule options of `batch new` and `batch set` (--incremental-
+ * interval, --[no-]sync-deletes, --[no-]auto-complete, --start-after,
+ * --complete-after, the item limits) that the line gives, into opt
+ * (cli-batch-set.c). */
+void cli_batch_apply_options(const struct cli_opts *o, struct store_batch_options *opt);
 
 /* For tests: the opener the engine uses for runs started by this process
  * (NULL: the real drivers). */

@@ -32,6 +32,8 @@ enum cmdlet_id {
 	CL_BATCH_GET,
 	CL_USER_GET,
 	CL_USER_STATS,
+	CL_BATCH_COMPLETE,
+	CL_BATCH_SET,
 	CL_COUNT
 };
 
@@ -40,7 +42,10 @@ enum cmdlet_id {
 #define CL_CFG (CL(CL_NEW) | CL(CL_SET) | CL(CL_TEST))
 #define CL_IDENTITY (CL(CL_GET) | CL(CL_SET) | CL(CL_REMOVE) | CL(CL_BATCH_START) | \
 		     CL(CL_BATCH_STOP) | CL(CL_BATCH_REMOVE) | CL(CL_BATCH_GET) |      \
-		     CL(CL_USER_GET) | CL(CL_USER_STATS))
+		     CL(CL_USER_GET) | CL(CL_USER_STATS) | CL(CL_BATCH_COMPLETE) |        \
+		     CL(CL_BATCH_SET))
+/* New- and Set-MigrationBatch: the options of a batch. */
+#define CL_BATCH_OPT (CL(CL_BATCH_NEW) | CL(CL_BATCH_SET))
 
 /* What a cmdlet becomes: noun, verb, and the verb when no Identity is
  * given (Get-: list instead of show). */
@@ -64,6 +69,8 @@ static const struct cmdlet_def cmdlet_defs[CL_COUNT] = {
 	[CL_BATCH_GET] = { "Get-MigrationBatch", "batch", "show", "list" },
 	[CL_USER_GET] = { "Get-MigrationUser", "user", "show", "list" },
 	[CL_USER_STATS] = { "Get-MigrationUserStatistics", "user", "show", NULL },
+	[CL_BATCH_COMPLETE] = { "Complete-MigrationBatch", "batch", "complete", NULL },
+	[CL_BATCH_SET] = { "Set-MigrationBatch", "batch", "set", NULL },
 };
 
 enum param_kind {
@@ -143,9 +150,12 @@ static const struct cmdlet_param cmdlet_params[] = {
 	{ "AutoStart", P_SWITCH, "--auto-start", NULL, NULL, CL(CL_BATCH_NEW) },
 	{ "ExcludeFolders", P_LIST, "--exclude-folder", NULL, NULL, CL(CL_BATCH_NEW) },
 	{ "IncludeFolders", P_LIST, "--include-folder", NULL, NULL, CL(CL_BATCH_NEW) },
-	{ "BadItemLimit", P_VALUE, "--bad-item-limit", NULL, NULL, CL(CL_BATCH_NEW) },
-	{ "LargeItemLimit", P_VALUE, "--large-item-limit", NULL, NULL, CL(CL_BATCH_NEW) },
-	{ "Wait", P_SWITCH, "--wait", NULL, NULL, CL(CL_BATCH_START) },
+	{ "BadItemLimit", P_VALUE, "--bad-item-limit", NULL, NULL, CL_BATCH_OPT },
+	{ "LargeItemLimit", P_VALUE, "--large-item-limit", NULL, NULL, CL_BATCH_OPT },
+	{ "AutoComplete", P_SWITCH, "--auto-complete", "--no-auto-complete", NULL, CL_BATCH_OPT },
+	{ "StartAfter", P_VALUE, "--start-after", NULL, NULL, CL_BATCH_OPT },
+	{ "CompleteAfter", P_VALUE, "--complete-after", NULL, NULL, CL_BATCH_OPT },
+	{ "Wait", P_SWITCH, "--wait", NULL, NULL, CL(CL_BATCH_START) | CL(CL_BATCH_COMPLETE) },
 	{ "BatchId", P_VALUE, "--batch", NULL, NULL, CL(CL_USER_GET) },
 	{ "IncludeSkippedItems", P_SWITCH, "--skipped-items", NULL, NULL, CL(CL_USER_STATS) },
 	{ "Json", P_SWITCH, "--json", NULL, NULL, CL_ALL },

@@ -48,20 +48,24 @@ static const struct help_entry help_entries[] = {
 	  "  batch new NAME --source EP --csv F  create a migration batch and its users\n"
 	  "  batch list                          list the batches\n"
 	  "  batch show NAME                     settings, status, user counts, events\n"
-	  "  batch start NAME --wait             run a batch in the foreground\n"
+	  "  batch set NAME [OPTIONS]            change its schedule and item limits\n"
+	  "  batch start NAME [--wait]           queue a batch for serve, or run it here\n"
+	  "  batch complete NAME [--wait]        final sync: the batch ends Completed\n"
 	  "  batch stop NAME                     stop a running batch\n"
 	  "  batch remove NAME                   delete a batch and its users\n"
 	  "  batch report NAME                   one row per user (CSV or JSON)\n"
 	  "  user list [--batch NAME]            list the migration users\n"
 	  "  user show EMAIL                     a user's statistics\n"
 	  "  autodiscover EMAIL                  find the server settings for an address\n"
+	  "  serve [--once]                      run queued batches and their schedules\n"
 	  "  help [COMMAND]                      this help, or a command's\n"
 	  "  version                             print the version\n"
 	  "\n"
 	  "Cmdlets: New-MigrationEndpoint, Get-MigrationEndpoint, Set-MigrationEndpoint,\n"
 	  "  Remove-MigrationEndpoint, Test-MigrationServerAvailability, New-MigrationBatch,\n"
-	  "  Start-MigrationBatch, Stop-MigrationBatch, Remove-MigrationBatch,\n"
-	  "  Get-MigrationBatch, Get-MigrationUser, Get-MigrationUserStatistics\n"
+	  "  Set-MigrationBatch, Start-MigrationBatch, Complete-MigrationBatch,\n"
+	  "  Stop-MigrationBatch, Remove-MigrationBatch, Get-MigrationBatch,\n"
+	  "  Get-MigrationUser, Get-MigrationUserStatistics\n"
 	  "\n"
 	  "Global options (anywhere on the line):\n"
 	  "  --data-dir DIR      state directory\n"
@@ -142,12 +146,14 @@ static const struct help_entry help_entries[] = {
 	  "  --timeout S   seconds allowed per stage, 1-3600 (default 10)\n",
 	  true },
 	{ "batch",
-	  "usage: mailferry batch new|list|show|start|stop|remove|report ...\n"
+	  "usage: mailferry batch new|list|show|set|start|complete|stop|remove|report ...\n"
 	  "\n"
 	  "  batch new NAME --source EP [--target EP|local] --csv FILE [OPTIONS]\n"
 	  "  batch list\n"
 	  "  batch show NAME\n"
-	  "  batch start NAME --wait\n"
+	  "  batch set NAME [OPTIONS]\n"
+	  "  batch start NAME [--wait]\n"
+	  "  batch complete NAME [--wait]\n"
 	  "  batch stop NAME\n"
 	  "  batch remove NAME\n"
 	  "  batch report NAME [--format csv|json] [--output FILE]\n"
@@ -175,7 +181,40 @@ static const struct help_entry help_entries[] = {
 	  "  --max-message-size SIZE   skip larger messages (bytes, or with K, M, G)\n"
 	  "  --received-after DATE     only messages received on or after DATE\n"
 	  "                            (YYYY-MM-DD or RFC 3339)\n"
-	  "  --auto-start              then run it, as 'batch start NAME --wait'\n",
+	  "  --auto-start              then run it, as 'batch start NAME --wait'\n"
+	  "  --incremental-interval DURATION\n"
+	  "                            time between incremental syncs by 'mailferry\n"
+	  "                            serve' (default 24h): SECONDS, or 30m, 24h, 1d\n"
+	  "  --sync-deletes            delete on the target what was deleted at the\n"
+	  "                            source (default: deletions stay on the target)\n"
+	  "  --auto-complete           complete the batch after its first full sync\n"
+	  "  --start-after TIME        'mailferry serve' starts it then (if Created)\n"
+	  "  --complete-after TIME     'mailferry serve' completes it then (once synced)\n"
+	  "                            TIME: now, YYYY-MM-DD (midnight UTC) or RFC 3339\n"
+	  "                            (2024-07-01T19:00:00+02:00)\n"
+	  "\n"
+	  "With --auto-start the tuning options of 'batch start --wait' apply too.\n",
+	  false },
+	{ "batch set",
+	  "usage: mailferry batch set NAME [OPTIONS]\n"
+	  "\n"
+	  "Changes the given options of a batch, whatever its status (not while it is\n"
+	  "being removed); a running batch picks them up with its next pass. A new\n"
+	  "--incremental-interval moves the next incremental sync of the synced users\n"
+	  "to now + the interval. Prints the batch as 'batch show' does.\n"
+	  "  --incremental-interval DURATION\n"
+	  "                            time between incremental syncs by 'mailferry\n"
+	  "                            serve' (default 24h): SECONDS, or 30m, 24h, 1d\n"
+	  "  --sync-deletes            delete on the target what was deleted at the\n"
+	  "                            source (default: deletions stay on the target)\n"
+	  "  --auto-complete           complete the batch after its first full sync\n"
+	  "  --start-after TIME        'mailferry serve' starts it then (if Created)\n"
+	  "  --complete-after TIME     'mailferry serve' completes it then (once synced)\n"
+	  "                            TIME: now, YYYY-MM-DD (midnight UTC) or RFC 3339\n"
+	  "                            (2024-07-01T19:00:00+02:00)\n"
+	  "  --bad-item-limit N, --large-item-limit N   as for 'batch new'; raising one\n"
+	  "                            and starting the batch again lets failed users on\n"
+	  "  --start-after none, --complete-after none  remove a schedule\n",
 	  false },
 	{ "batch list",
 	  "usage: mailferry batch list [--json]\n"
@@ -188,14 +227,42 @@ static const struct help_entry help_entries[] = {
 	  "The batch's settings, status, users by status and its latest events.\n",
 	  false },
 	{ "batch start",
-	  "usage: mailferry batch start NAME --wait [--json]\n"
+	  "usage: mailferry batch start NAME [--wait [TUNING]] [--json]\n"
 	  "\n"
-	  "Runs the batch in the foreground, several users at once (the source endpoint's\n"
-	  "MaxConcurrentMigrations), with progress on a terminal or one line per user\n"
-	  "event otherwise; --json prints the report at the end instead. Ctrl-C stops\n"
-	  "it cleanly (twice: at once). Exit 0 when the batch ends Synced, 1 otherwise.\n"
-	  "Without --wait (a run by 'mailferry serve'): not yet supported, exit 20.\n"
-	  "  --wait   run in the foreground until every user has ended\n",
+	  "Without --wait: queues the batch for 'mailferry serve' (it becomes Syncing, or\n"
+	  "IncrementalSyncing when it is synced) and returns; serve must be running.\n"
+	  "With --wait: runs it in the foreground, several users at once (the source\n"
+	  "endpoint's MaxConcurrentMigrations), with progress on a terminal or one line\n"
+	  "per user event otherwise; --json prints the report at the end instead.\n"
+	  "Users that are Queued, Failed or Stopped are run; a synced batch gets an\n"
+	  "incremental sync. Ctrl-C stops it cleanly (twice: at once).\n"
+	  "Exit 0 when the batch ends Synced (or Completed, with --auto-complete), 1\n"
+	  "otherwise; 4 when it is run elsewhere or its status does not allow a start.\n"
+	  "  --wait   run in the foreground until every user has ended\n"
+	  "Tuning:\n"
+	  "  --io-timeout DURATION     no byte for this long is a stall (default 30s)\n"
+	  "  --reconnects N            reconnects per user run (default 5; 0: none)\n"
+	  "  --retry-max DURATION      cap of the reconnect backoff (default 60s)\n"
+	  "  --throttle-budget N       throttling answers per user run (default 30; 0:\n"
+	  "                            the first one fails the user)\n",
+	  false },
+	{ "batch complete",
+	  "usage: mailferry batch complete NAME [--wait [TUNING]] [--json]\n"
+	  "\n"
+	  "Completes a synced batch: a final incremental sync of its users, after which\n"
+	  "they are Completed (CompletionFailed when it failed) and nothing more is\n"
+	  "synced; the batch ends Completed or CompletedWithErrors. Without --wait it is\n"
+	  "queued for 'mailferry serve' (the batch becomes Completing). Refused (exit 4)\n"
+	  "while users are still Queued or Syncing. A CompletedWithErrors batch can be\n"
+	  "completed again (its CompletionFailed users are retried).\n"
+	  "Exit 0 when the batch ends Completed, 1 otherwise.\n"
+	  "  --wait   run the final sync in the foreground, as 'batch start --wait'\n"
+	  "Tuning:\n"
+	  "  --io-timeout DURATION     no byte for this long is a stall (default 30s)\n"
+	  "  --reconnects N            reconnects per user run (default 5; 0: none)\n"
+	  "  --retry-max DURATION      cap of the reconnect backoff (default 60s)\n"
+	  "  --throttle-budget N       throttling answers per user run (default 30; 0:\n"
+	  "                            the first one fails the user)\n",
 	  false },
 	{ "batch stop",
 	  "usage: mailferry batch stop NAME\n"
@@ -237,6 +304,27 @@ static const struct help_entry help_entries[] = {
 	  "The user's statistics (Get-MigrationUserStatistics names).\n"
 	  "  --skipped-items   also list each skipped item: folder, date, subject, size,\n"
 	  "                    kind (bad or large) and reason\n",
+	  false },
+	{ "serve",
+	  "usage: mailferry serve [--once] [--tick DURATION] [TUNING]\n"
+	  "\n"
+	  "Runs the scheduler in the foreground (for now only the scheduler: the web\n"
+	  "admin center and the REST API come later): batches queued by 'batch start'\n"
+	  "and 'batch complete' without --wait, Created batches with --auto-start or\n"
+	  "whose --start-after came, incremental syncs every --incremental-interval,\n"
+	  "--complete-after and --auto-complete completions, with the endpoints'\n"
+	  "MaxConcurrentMigrations and MaxConcurrentIncrementalSyncs as two pools.\n"
+	  "One line per event on standard error. SIGTERM or Ctrl-C stops it cleanly:\n"
+	  "nothing new starts, users in flight stop between messages and the next serve\n"
+	  "resumes them (exit 0); a second signal quits at once (exit 130).\n"
+	  "  --once           return when nothing runs and nothing is due (cron, tests)\n"
+	  "  --tick DURATION  how often the state is looked at (default 1s; 10ms-1h)\n"
+	  "Tuning:\n"
+	  "  --io-timeout DURATION     no byte for this long is a stall (default 30s)\n"
+	  "  --reconnects N            reconnects per user run (default 5; 0: none)\n"
+	  "  --retry-max DURATION      cap of the reconnect backoff (default 60s)\n"
+	  "  --throttle-budget N       throttling answers per user run (default 30; 0:\n"
+	  "                            the first one fails the user)\n",
 	  false },
 	{ "autodiscover",
 	  "usage: mailferry autodiscover EMAIL [--protocol imap|exchange|any]\n"
@@ -306,14 +394,28 @@ static const struct help_entry help_entries[] = {
 	{ "New-MigrationBatch",
 	  "usage: mailferry New-MigrationBatch -Name N -SourceEndpoint EP [-TargetEndpoint EP]\n"
 	  "           -CSVData FILE [-AutoStart] [-ExcludeFolders A,B] [-IncludeFolders A,B]\n"
-	  "           [-BadItemLimit N] [-LargeItemLimit N] [-Json]\n"
+	  "           [-BadItemLimit N] [-LargeItemLimit N] [-StartAfter TIME]\n"
+	  "           [-CompleteAfter TIME] [-AutoComplete] [-Json]\n"
 	  "Same as 'mailferry batch new' (the lists are split at their commas; use\n"
-	  "--exclude-folder for a name with a comma).\n",
+	  "--exclude-folder for a name with a comma; --incremental-interval and\n"
+	  "--sync-deletes in their -- form).\n",
 	  false },
 	{ "Start-MigrationBatch",
-	  "usage: mailferry Start-MigrationBatch [-Identity] N -Wait [-Json]\n"
-	  "Same as 'mailferry batch start N --wait'; -Wait is needed until 'mailferry\n"
-	  "serve' runs batches in the background.\n",
+	  "usage: mailferry Start-MigrationBatch [-Identity] N [-Wait] [-Json]\n"
+	  "Same as 'mailferry batch start N': queued for 'mailferry serve', as\n"
+	  "Exchange's returns at once; -Wait runs it in the foreground.\n",
+	  false },
+	{ "Complete-MigrationBatch",
+	  "usage: mailferry Complete-MigrationBatch [-Identity] N [-Wait] [-Json]\n"
+	  "Same as 'mailferry batch complete N': queued for 'mailferry serve'; -Wait\n"
+	  "runs the final sync in the foreground.\n",
+	  false },
+	{ "Set-MigrationBatch",
+	  "usage: mailferry Set-MigrationBatch [-Identity] N [-BadItemLimit N]\n"
+	  "           [-LargeItemLimit N] [-StartAfter TIME] [-CompleteAfter TIME]\n"
+	  "           [-AutoComplete[:$false]] [-Json]\n"
+	  "Same as 'mailferry batch set N' (TIME: now, YYYY-MM-DD or RFC 3339, or none;\n"
+	  "--incremental-interval and --[no-]sync-deletes in their -- form).\n",
 	  false },
 	{ "Stop-MigrationBatch",
 	  "usage: mailferry Stop-MigrationBatch [-Identity] N [-Json]\n"

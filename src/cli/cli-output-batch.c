@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-args.h"
 #include "engine/engine.h"
 #include "util/buf.h"
 #include "util/mftime.h"
@@ -121,9 +122,18 @@ json_t *cli_batch_json(const struct store_batch *b, const int64_t counts[STORE_U
 			    json_string(b->target_endpoint != NULL ? b->target_endpoint : "local"));
 	json_object_set_new(o, "TotalCount", json_integer(total));
 	json_object_set_new(o, "QueuedCount", json_integer(counts[STORE_USER_QUEUED]));
-	json_object_set_new(o, "SyncingCount", json_integer(counts[STORE_USER_SYNCING]));
+	/* a worker holds them: the initial sync, an incremental one, the final one */
+	json_object_set_new(o, "SyncingCount",
+			    json_integer(counts[STORE_USER_SYNCING] +
+					 counts[STORE_USER_INCREMENTAL_SYNCING] +
+					 counts[STORE_USER_COMPLETING]));
 	json_object_set_new(o, "SyncedCount", json_integer(counts[STORE_USER_SYNCED]));
+	json_object_set_new(o, "CompletedCount", json_integer(counts[STORE_USER_COMPLETED]));
 	json_object_set_new(o, "FailedCount", json_integer(counts[STORE_USER_FAILED]));
+	json_object_set_new(o, "IncrementalFailedCount",
+			    json_integer(counts[STORE_USER_INCREMENTAL_FAILED]));
+	json_object_set_new(o, "CompletionFailedCount",
+			    json_integer(counts[STORE_USER_COMPLETION_FAILED]));
 	json_object_set_new(o, "StoppedCount", json_integer(counts[STORE_USER_STOPPED]));
 	json_object_set_new(o, "ExcludeFolders", folders_json(b->opt.exclude_folders));
 	json_object_set_new(o, "IncludeFolders", folders_json(b->opt.include_folders));
@@ -133,11 +143,29 @@ json_t *cli_batch_json(const struct store_batch *b, const int64_t counts[STORE_U
 				    ? json_integer(b->opt.max_message_size) : json_null());
 	json_object_set_new(o, "ReceivedAfter", time_or_null(b->opt.received_after));
 	json_object_set_new(o, "AutoStart", json_boolean(b->opt.auto_start));
+	json_object_set_new(o, "AutoComplete", json_boolean(b->opt.auto_complete));
+	json_object_set_new(o, "SyncDeletes", json_boolean(b->opt.sync_deletes));
+	json_object_set_new(o, "IncrementalSyncInterval",
+			    json_integer(b->opt.incremental_interval > 0
+					     ? b->opt.incremental_interval
+					     : STORE_DEFAULT_INCREMENTAL_INTERVAL));
+	json_object_set_new(o, "StartAfter", time_or_null(b->opt.start_after));
+	json_object_set_new(o, "CompleteAfter", time_or_null(b->opt.complete_after));
 	json_object_set_new(o, "LastError", str_or_null(b->last_error));
 	json_object_set_new(o, "CreatedAt", time_or_null(b->created_at));
 	json_object_set_new(o, "StartedAt", time_or_null(b->started_at));
 	json_object_set_new(o, "CompletedAt", time_or_null(b->completed_at));
 	return o;
+}
+
+/* "1d (86,400 s)" */
+static char *interval_text(long long secs)
+{
+	char d[32], c[32];
+
+	cli_fmt_duration(secs, d);
+	cli_fmt_count(secs, c);
+	return xasprintf("%s (%s s)", d, c);
 }
 
 static char *join_strings(const json_t *arr)
@@ -169,6 +197,8 @@ void cli_print_batch(FILE *out, const json_t *batch)
 			kv[n].value = join_strings(v);
 		else if (strcmp(key, "MaxMessageSize") == 0 && json_is_integer(v))
 			kv[n].value = bytes_words((long long)json_integer_value(v));
+		else if (strcmp(key, "IncrementalSyncInterval") == 0 && json_is_integer(v))
+			kv[n].value = interval_text((long long)json_integer_value(v));
 		else
 			kv[n].value = cli_json_text(v);
 		n++;
@@ -188,8 +218,8 @@ void cli_print_batch_table(FILE *out, const struct store_batch *bs, const int64_
 			   size_t n)
 {
 	static const char *const hdr[] = { "Name", "Status", "Source", "Target", "Users",
-					   "Synced", "Failed", "Created" };
-	enum { NCOL = 8 };
+					   "Synced", "Completed", "Failed", "Created" };
+	enum { NCOL = 9 };
 	char **cells;
 
 	if (n == 0) {
@@ -211,8 +241,12 @@ void cli_print_batch_table(FILE *out, const struct store_batch *bs, const int64_
 		row[3] = xstrdup(b->target_endpoint != NULL ? b->target_endpoint : "local");
 		row[4] = xasprintf("%lld", (long long)total);
 		row[5] = xasprintf("%lld", (long long)c[STORE_USER_SYNCED]);
-		row[6] = xasprintf("%lld", (long long)c[STORE_USER_FAILED]);
-		row[7] = time_text(b->created_at);
+		row[6] = xasprintf("%lld", (long long)c[STORE_USER_COMPLETED]);
+		/* the users whose last run failed, whichever it was */
+		row[7] = xasprintf("%lld", (long long)(c[STORE_USER_FAILED] +
+						       c[STORE_USER_INCREMENTAL_FAILED] +
+						       c[STORE_USER_COMPLETION_FAILED]));
+		row[8] = time_text(b->created_at);
 	}
 	cli_print_table(out, hdr, NCOL, cells, n);
 	free_cells(cells, n * NCOL);
@@ -270,8 +304,12 @@ json_t *cli_user_json(const struct store_user *u)
 	json_object_set_new(o, "StartTime", time_or_null(s->started_at));
 	json_object_set_new(o, "EndTime", time_or_null(s->ended_at));
 	json_object_set_new(o, "LastSuccessfulSyncTimestamp", time_or_null(s->last_sync_at));
-	json_object_set_new(o, "NextAttemptTime", u->status == STORE_USER_QUEUED
-				    ? time_or_null(s->next_attempt_at) : json_null());
+	/* a backoff while Queued; the next incremental sync while Synced or
+	 * IncrementalFailed (when `mailferry serve` runs) */
+	json_object_set_new(o, "NextAttemptTime",
+			    u->status == STORE_USER_QUEUED || u->status == STORE_USER_SYNCED ||
+				    u->status == STORE_USER_INCREMENTAL_FAILED
+				? time_or_null(s->next_attempt_at) : json_null());
 	json_object_set_new(o, "TransientErrorCount", json_integer(s->transient_errors));
 	json_object_set_new(o, "Error", str_or_null(s->last_error));
 	return o;

@@ -41,6 +41,7 @@ struct cli_progress {
 	int64_t users_done; /* ended Synced, Failed or Stopped */
 	int64_t done_items, done_total, done_bytes; /* of those users */
 	bool stopping;
+	bool batch_prefix; /* lines name the batch (serve) */
 
 	int drawn;	  /* lines of the live block on the screen */
 	int64_t last_draw; /* ms */
@@ -76,6 +77,19 @@ void cli_progress_free(struct cli_progress **pp)
 void cli_progress_set_clock(struct cli_progress *p, int64_t (*now_ms)(void))
 {
 	p->now_ms = now_ms;
+}
+
+void cli_progress_set_batch_prefix(struct cli_progress *p, bool on)
+{
+	p->batch_prefix = on;
+}
+
+/* "alice@x", or "b1: alice@x" when lines name the batch. malloc'd. */
+static char *who(const struct cli_progress *p, const char *batch, const char *email)
+{
+	if (p->batch_prefix && batch != NULL)
+		return xasprintf("%s: %s", batch, email != NULL ? email : "?");
+	return xstrdup(email != NULL ? email : "?");
 }
 
 /* ---- formats ------------------------------------------------------------- */
@@ -349,10 +363,13 @@ static void on_started(void *ctx, const struct engine_progress *e)
 	if (p->live) {
 		redraw(p, true);
 	} else {
+		char *name = who(p, e->batch_name, u->email);
+
 		stamp(when);
-		text = xasprintf("%s %s started", when, u->email);
+		text = xasprintf("%s %s started", when, name);
 		emit_line(p, text);
 		free(text);
+		free(name);
 	}
 	pthread_mutex_unlock(&p->mu);
 }
@@ -371,34 +388,44 @@ static void on_progress(void *ctx, const struct engine_progress *e)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* A user that will be tried again at a time (backoff), rather than ended:
+ * Queued, or (incremental sync, completion) Synced with a reason. A user
+ * Queued without a time was put back by a serve going down. */
+static bool retried(enum store_user_status status, const char *error, int64_t next_attempt_at)
+{
+	return next_attempt_at > 0 &&
+	       (status == STORE_USER_QUEUED || (status == STORE_USER_SYNCED && error != NULL));
+}
+
 static char *final_line(struct cli_progress *p, const struct prog_user *u,
 			const struct engine_progress *e, enum store_user_status status,
 			const char *error, int64_t next_attempt_at)
 {
 	const char *name = store_user_status_name(status);
 	char when[32], items[32], total[32], bytes[32], took[32], next[32];
+	char *user = who(p, e->batch_name, e->email_address), *line;
 
 	stamp(when);
 	cli_fmt_count(e->synced_items, items);
 	cli_fmt_count(e->total_items, total);
 	cli_fmt_bytes(e->bytes_transferred, bytes);
 	fmt_duration(u != NULL ? p->now_ms() - u->started_ms : 0, took);
-	switch (status) {
-	case STORE_USER_SYNCED:
-		return xasprintf("%s %s %s: %s items, %s, %lld skipped in %s", when,
-				 e->email_address, name, items, bytes,
-				 (long long)e->skipped_items, took);
-	case STORE_USER_STOPPED:
-		return xasprintf("%s %s %s: %s/%s items, %s", when, e->email_address, name, items,
-				 total, bytes);
-	case STORE_USER_QUEUED:
+	if (retried(status, error, next_attempt_at)) {
 		mf_time_rfc3339((time_t)next_attempt_at, next);
-		return xasprintf("%s %s will be tried again at %s: %s", when, e->email_address,
-				 next, error != NULL ? error : "");
-	default:
-		return xasprintf("%s %s %s: %s", when, e->email_address, name,
-				 error != NULL ? error : "(no reason given)");
+		line = xasprintf("%s %s will be tried again at %s: %s", when, user, next,
+				 error != NULL ? error : "");
+	} else if (status == STORE_USER_SYNCED || status == STORE_USER_COMPLETED) {
+		line = xasprintf("%s %s %s: %s items, %s, %lld skipped in %s", when, user, name,
+				 items, bytes, (long long)e->skipped_items, took);
+	} else if (status == STORE_USER_STOPPED || status == STORE_USER_QUEUED || error == NULL) {
+		/* stopped, or put back by a serve that is going down */
+		line = xasprintf("%s %s %s: %s/%s items, %s", when, user, name, items, total,
+				 bytes);
+	} else {
+		line = xasprintf("%s %s %s: %s", when, user, name, error);
 	}
+	free(user);
+	return line;
 }
 
 static void on_finished(void *ctx, const struct engine_progress *e,
@@ -415,7 +442,7 @@ static void on_finished(void *ctx, const struct engine_progress *e,
 		free(u->email);
 		*u = p->active[--p->nactive];
 	}
-	if (status != STORE_USER_QUEUED) {
+	if (status != STORE_USER_QUEUED && !retried(status, error, next_attempt_at)) {
 		p->users_done++;
 		p->done_items += e->synced_items + e->skipped_items;
 		p->done_total += e->total_items;
@@ -470,11 +497,17 @@ struct engine_progress_cb cli_progress_callbacks(struct cli_progress *p)
 void cli_progress_begin(struct cli_progress *p, const char *batch, int64_t users,
 			int64_t all)
 {
+	cli_progress_begin_pass(p, batch, "started", users, all);
+}
+
+void cli_progress_begin_pass(struct cli_progress *p, const char *batch, const char *what,
+			     int64_t users, int64_t all)
+{
 	char when[32];
 	char *text;
 
 	stamp(when);
-	text = xasprintf("%s batch %s started: %lld of %lld users to sync", when, batch,
+	text = xasprintf("%s batch %s %s: %lld of %lld users to sync", when, batch, what,
 			 (long long)users, (long long)all);
 	pthread_mutex_lock(&p->mu);
 	p->users = users;
@@ -501,6 +534,24 @@ void cli_progress_note(struct cli_progress *p, const char *fmt, ...)
 	fflush(stderr);
 	redraw(p, true);
 	pthread_mutex_unlock(&p->mu);
+	free(text);
+}
+
+void cli_progress_line(struct cli_progress *p, const char *fmt, ...)
+{
+	va_list ap;
+	char when[32];
+	char *text, *line;
+
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	stamp(when);
+	line = xasprintf("%s %s", when, text);
+	pthread_mutex_lock(&p->mu);
+	emit_line(p, line);
+	pthread_mutex_unlock(&p->mu);
+	free(line);
 	free(text);
 }
 

@@ -16,7 +16,11 @@
  *       2026-11-26T21:00:00Z alice@x started
  *       2026-11-26T21:00:02Z alice@x Synced: 313 items, 1.9 MB, 0 skipped in 2.1 s
  *       2026-11-26T21:00:02Z bob@x Failed: LOGIN rejected: ...
- *     and, at the end, the batch's status.
+ *     and, at the end, the batch's status. With the batch prefix (serve,
+ *     several batches at once) the user is named "b1: alice@x".
+ * A user that the engine puts back for a later attempt (Queued, or Synced
+ * with a reason during an incremental sync or a completion) prints
+ *       ... alice@x will be tried again at TIME: REASON
  */
 #ifndef MF_CLI_PROGRESS_H
 #define MF_CLI_PROGRESS_H
@@ -43,6 +47,15 @@ struct engine_progress_cb cli_progress_callbacks(struct cli_progress *p);
  * line). */
 void cli_progress_begin(struct cli_progress *p, const char *batch, int64_t users,
 			int64_t all);
+/* The same with another pass: "TIME batch NAME <what>: N of M users to
+ * sync" ("incremental sync started", "completion started"). */
+void cli_progress_begin_pass(struct cli_progress *p, const char *batch, const char *what,
+			     int64_t users, int64_t all);
+/* "TIME <text>" on the display's output (above the live block). */
+void cli_progress_line(struct cli_progress *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Name the batch in each user's line (serve). */
+void cli_progress_set_batch_prefix(struct cli_progress *p, bool on);
 /* One line on stderr, above the live block (which is then redrawn). */
 void cli_progress_note(struct cli_progress *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

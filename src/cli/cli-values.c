@@ -1,9 +1,10 @@
 /* cli-values.c: option values that are more than a plain number: item
- * limits, sizes with a suffix, dates (see cli-args.h). */
+ * limits, sizes with a suffix, dates, durations (see cli-args.h). */
 #include "cli-args.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -153,4 +154,117 @@ int cli_parse_date(const char *opt, const char *s, long long *out, struct mf_err
 bad:
 	return mf_error_set(err, MF_EINVAL, "%s: '%s' is not a date (YYYY-MM-DD, or RFC 3339 "
 			    "such as 2024-01-31T08:00:00Z)", opt, s);
+}
+
+/* ---- durations and schedules ------------------------------------------------ */
+
+struct duration_unit {
+	const char *name;
+	long long ms;
+};
+
+/* Longest names first: "ms" before "m". */
+static const struct duration_unit duration_units[] = {
+	{ "ms", 1 },	       { "s", 1000 },	       { "m", 60 * 1000LL },
+	{ "h", 3600 * 1000LL }, { "d", 86400 * 1000LL }, { NULL, 0 },
+};
+
+static char *fmt_ms(long long ms, char out[32])
+{
+	if (ms % 1000 != 0)
+		snprintf(out, 32, "%lldms", ms);
+	else
+		cli_fmt_duration(ms / 1000, out);
+	return out;
+}
+
+int cli_parse_duration(const char *opt, const char *s, long long min_ms, long long max_ms,
+		       long long *out_ms, struct mf_error *err)
+{
+	unsigned long long v;
+	long long total = 0;
+	const char *p = s, *end;
+	char lo[32], hi[32];
+
+	if (digits(p, &v, &end) == 0 && *end == '\0') {
+		/* a plain number: seconds */
+		if (v > (unsigned long long)max_ms / 1000)
+			goto range;
+		total = (long long)v * 1000;
+		goto check;
+	}
+	if (*p == '\0')
+		goto bad;
+	while (*p != '\0') {
+		const struct duration_unit *u;
+		size_t len = 0;
+
+		if (digits(p, &v, &end) < 0)
+			goto bad;
+		for (u = duration_units; u->name != NULL; u++) {
+			len = strlen(u->name);
+			if (strncasecmp(end, u->name, len) == 0)
+				break;
+		}
+		if (u->name == NULL)
+			goto bad;
+		if (v > (unsigned long long)max_ms / (unsigned long long)u->ms ||
+		    total > max_ms - (long long)v * u->ms)
+			goto range;
+		total += (long long)v * u->ms;
+		p = end + len;
+	}
+check:
+	if (total < min_ms || total > max_ms)
+		goto range;
+	*out_ms = total;
+	return 0;
+range:
+	return mf_error_set(err, MF_EINVAL, "%s must be %s to %s", opt, fmt_ms(min_ms, lo),
+			    fmt_ms(max_ms, hi));
+bad:
+	return mf_error_set(err, MF_EINVAL, "%s: '%s' is not a duration (SECONDS, or numbers "
+			    "with ms, s, m, h or d: 30m, 24h, 1d, 1h30m)", opt, s);
+}
+
+int cli_parse_when(const char *opt, const char *s, bool allow_none, long long *out,
+		   struct mf_error *err)
+{
+	if (strcasecmp(s, "now") == 0) {
+		*out = (long long)time(NULL);
+		return 0;
+	}
+	if (allow_none && strcasecmp(s, "none") == 0) {
+		*out = -1;
+		return 0;
+	}
+	if (cli_parse_date(opt, s, out, err) == 0) {
+		if (*out == 0)
+			*out = 1; /* 0 means "unset" in the store */
+		return 0;
+	}
+	return mf_error_set(err, MF_EINVAL, "%s: '%s' is not a time (now, YYYY-MM-DD for "
+			    "midnight UTC, or RFC 3339 such as 2024-01-31T08:00:00Z%s)", opt, s,
+			    allow_none ? "; none removes it" : "");
+}
+
+void cli_fmt_duration(long long seconds, char out[32])
+{
+	static const struct { const char *name; long long secs; } parts[] = {
+		{ "d", 86400 }, { "h", 3600 }, { "m", 60 }, { "s", 1 },
+	};
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (seconds <= 0) {
+		snprintf(out, 32, "0s");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && len < 32; i++) {
+		if (seconds < parts[i].secs)
+			continue;
+		len += (size_t)snprintf(out + len, 32 - len, "%lld%s", seconds / parts[i].secs,
+					parts[i].name);
+		seconds %= parts[i].secs;
+	}
 }

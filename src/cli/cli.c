@@ -158,6 +158,9 @@ int cli_main(int argc, char **argv)
 	case CLI_CMD_USER_LIST: rc = cli_user_list(&o); break;
 	case CLI_CMD_USER_SHOW: rc = cli_user_show(&o); break;
 	case CLI_CMD_AUTODISCOVER: rc = cli_autodiscover(&o); break;
+	case CLI_CMD_BATCH_SET: rc = cli_batch_set(&o); break;
+	case CLI_CMD_BATCH_COMPLETE: rc = cli_batch_complete(&o); break;
+	case CLI_CMD_SERVE: rc = cli_serve(&o); break;
 	case CLI_CMD_NONE:
 	case CLI_CMD_COUNT:
 	default: rc = cli_usage_error(&o, "no command given"); break;

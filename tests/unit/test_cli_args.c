@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -530,6 +531,67 @@ static void test_password_prompt(void **state)
 	close(master);
 }
 
+/* ---- durations and schedule times (issue 4) ------------------------------------------ */
+
+static void test_durations_and_times(void **state)
+{
+	static const struct {
+		const char *text;
+		long long ms;
+	} good[] = {
+		{ "86400", 86400000LL }, { "86400s", 86400000LL }, { "30m", 1800000LL },
+		{ "24h", 86400000LL },	 { "1d", 86400000LL },	   { "1h30m", 5400000LL },
+		{ "2S", 2000 },		 { "500ms", 500 },	   { "1m1s", 61000 },
+	};
+	static const char *const bad[] = { "", "x", "5x", "-1", "1.5h", "h", "1h-", "1 h",
+					   "30mm" };
+	struct mf_error err;
+	long long v;
+	char d[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (cli_parse_duration("--d", good[i].text, 1, 365 * 86400000LL, &v, &err) != 0)
+			fail_msg("%s: %s", good[i].text, err.msg);
+		assert_int_equal(v, good[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(cli_parse_duration("--d", bad[i], 1, 86400000LL, &v, &err),
+				 MF_EINVAL);
+		assert_non_null(strstr(err.msg, "is not a duration"));
+	}
+	assert_int_equal(cli_parse_duration("--incremental-interval", "0", 1000, 86400000LL * 365,
+					    &v, &err), MF_EINVAL);
+	assert_string_equal(err.msg, "--incremental-interval must be 1s to 365d");
+	assert_int_equal(cli_parse_duration("--d", "366d", 1000, 86400000LL * 365, &v, &err),
+			 MF_EINVAL);
+	assert_int_equal(cli_parse_duration("--d", "99999999999999999999d", 1, 1000, &v, &err),
+			 MF_EINVAL);
+	assert_int_equal(cli_parse_duration("--tick", "5ms", 10, 1000, &v, &err), MF_EINVAL);
+	assert_string_equal(err.msg, "--tick must be 10ms to 1s");
+
+	assert_int_equal(cli_parse_when("--t", "now", false, &v, &err), 0);
+	assert_true(llabs(v - (long long)time(NULL)) <= 1);
+	assert_int_equal(cli_parse_when("--t", "2024-07-01", false, &v, &err), 0);
+	assert_int_equal(v, 1719792000);
+	assert_int_equal(cli_parse_when("--t", "2024-07-01T19:00:00+02:00", false, &v, &err), 0);
+	assert_int_equal(v, 1719792000 + 17 * 3600);
+	assert_int_equal(cli_parse_when("--t", "none", true, &v, &err), 0);
+	assert_int_equal(v, -1);
+	assert_int_equal(cli_parse_when("--t", "none", false, &v, &err), MF_EINVAL);
+	assert_int_equal(cli_parse_when("--t", "tomorrow", true, &v, &err), MF_EINVAL);
+	assert_non_null(strstr(err.msg, "is not a time"));
+
+	cli_fmt_duration(86400, d);
+	assert_string_equal(d, "1d");
+	cli_fmt_duration(5400, d);
+	assert_string_equal(d, "1h30m");
+	cli_fmt_duration(90061, d);
+	assert_string_equal(d, "1d1h1m1s");
+	cli_fmt_duration(0, d);
+	assert_string_equal(d, "0s");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_password_file),
 		cmocka_unit_test(test_password_stdin),
 		cmocka_unit_test(test_password_prompt),
+		cmocka_unit_test(test_durations_and_times),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

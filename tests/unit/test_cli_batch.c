@@ -215,14 +215,14 @@ static void test_new_good(void **state)
 		    "--bad-item-limit", "5", "--large-item-limit", "unlimited",
 		    "--max-message-size", "25M", "--received-after", "2024-03-01", NULL);
 	EXPECT_RC(r, 0, NULL);
-	assert_contains(r.out, "Name           : b1\n");
-	assert_contains(r.out, "Status         : Created\n");
-	assert_contains(r.out, "TargetEndpoint : local\n");
-	assert_contains(r.out, "TotalCount     : 2\n");
-	assert_contains(r.out, "ExcludeFolders : #JunkEmail#, Archive/2019\n");
-	assert_contains(r.out, "LargeItemLimit : Unlimited\n");
-	assert_contains(r.out, "MaxMessageSize : 25.0 MB (26,214,400 bytes)\n");
-	assert_contains(r.out, "ReceivedAfter  : 2024-03-01T00:00:00Z\n");
+	assert_contains(r.out, "Name                    : b1\n");
+	assert_contains(r.out, "Status                  : Created\n");
+	assert_contains(r.out, "TargetEndpoint          : local\n");
+	assert_contains(r.out, "TotalCount              : 2\n");
+	assert_contains(r.out, "ExcludeFolders          : #JunkEmail#, Archive/2019\n");
+	assert_contains(r.out, "LargeItemLimit          : Unlimited\n");
+	assert_contains(r.out, "MaxMessageSize          : 25.0 MB (26,214,400 bytes)\n");
+	assert_contains(r.out, "ReceivedAfter           : 2024-03-01T00:00:00Z\n");
 	assert_null(strstr(r.out, CSV_PW));
 	assert_null(strstr(r.err, CSV_PW));
 	run_free(&r);
@@ -400,9 +400,12 @@ static void test_start_wait(void **state)
 	r = run_cli(NULL, "batch", "new", "ok", "--source", "src", "--csv", csv, NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
+	/* without --wait: queued for `mailferry serve`, which runs it */
 	r = run_cli(NULL, "batch", "start", "ok", NULL);
-	EXPECT_RC(r, 20, "which is not yet supported; run it in the foreground: 'mailferry batch start ok --wait'");
+	EXPECT_RC(r, 0, NULL);
+	assert_contains(r.out, "Batch 'ok' is Syncing: queued for 'mailferry serve' (1 Queued).");
 	run_free(&r);
+	assert_int_equal(fx_batch_status(F, "ok"), STORE_BATCH_SYNCING);
 
 	r = run_cli(NULL, "batch", "start", "ok", "--wait", NULL);
 	EXPECT_RC(r, 0, NULL);
@@ -549,13 +552,14 @@ static void test_list_show_report(void **state)
 
 	r = run_cli(NULL, "batch", "list", NULL);
 	EXPECT_RC(r, 0, NULL);
-	assert_contains(r.out, "Name  Status            Source  Target  Users  Synced  Failed  "
-			       "Created\n");
-	assert_contains(r.out, "rep   SyncedWithErrors  src     local   2      1       1       ");
+	assert_contains(r.out, "Name  Status            Source  Target  Users  Synced  Completed  "
+			       "Failed  Created\n");
+	assert_contains(r.out, "rep   SyncedWithErrors  src     local   2      1       0          "
+			       "1       ");
 	run_free(&r);
 	r = run_cli(NULL, "Get-MigrationBatch", "rep", NULL);
 	EXPECT_RC(r, 0, NULL);
-	assert_contains(r.out, "FailedCount    : 1\n");
+	assert_contains(r.out, "FailedCount             : 1\n");
 	assert_contains(r.out, "Latest events:\n");
 	assert_contains(r.out, "batch started: 2 of 2 users to sync");
 	run_free(&r);
