@@ -133,6 +133,16 @@ struct mbx_append;          /* one message being appended */
 typedef void mbx_append_done_fn(void *ctx, uint64_t token, int rc,
 				const struct mbx_appended *out, const struct mf_error *err);
 
+/* The appends tokens[0..n) are about to be handed over for good: once the
+ * bytes that follow this call are out (IMAP: the CRLF that ends their
+ * APPEND command), the target may store them even if this process dies at
+ * once, and before this call it cannot (the command is incomplete). The
+ * caller makes that durable before it returns; a non-zero return keeps
+ * the bytes back and gives the connection up (the appends are then
+ * reported failed). tokens is valid during the call only. */
+typedef int mbx_append_sealed_fn(void *ctx, const uint64_t *tokens, size_t n,
+				 struct mf_error *err);
+
 struct mailbox_driver {
 	const char *name;
 	/* All folders, INBOX first, parents before children. */
@@ -179,6 +189,9 @@ struct mailbox_driver {
 	 * NULL for a driver that never batches (and never reports
 	 * MF_ERETRY). */
 	void (*set_append_alone)(struct mbx *m, bool alone);
+	/* The sealed callback (mbx_append_sealed_fn). NULL for a driver whose
+	 * appends are settled by name (maildir: reserve_name). */
+	void (*set_append_sealed)(struct mbx *m, mbx_append_sealed_fn *fn, void *ctx);
 
 	/* ---- incremental sync and reconciliation ----
 	 * Optional: a driver that lacks one leaves it NULL, and the engine

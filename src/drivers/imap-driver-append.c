@@ -45,6 +45,8 @@ struct imd_pending {
 	size_t n, cap;
 	uint64_t bytes;                    /* message bytes announced */
 	char *raw;                         /* owned: the folder, server's name */
+	char tag[16];                      /* the command's */
+	size_t sealed;                     /* messages sealed (imd_seal) */
 };
 
 struct imd_append {
@@ -78,8 +80,18 @@ void imd_set_append_alone(struct mbx *mb, bool alone)
 	m->alone = alone;
 }
 
+void imd_set_append_sealed(struct mbx *mb, mbx_append_sealed_fn *fn, void *ctx)
+{
+	struct imd *m = (struct imd *)mb;
+
+	m->sealed_fn = fn;
+	m->sealed_ctx = ctx;
+}
+
 static void imd_pending_unlink(struct imd_pending *p)
 {
+	p->m->sealed_msgs -= p->sealed;
+	p->sealed = 0;
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else
@@ -99,6 +111,72 @@ static void imd_pending_free(struct imd_pending *p)
 	free(p->msgs);
 	free(p->raw);
 	free(p);
+}
+
+/* Before sealing n more messages: at most multi_max sealed and unanswered
+ * (a crash leaves no more than that to land after it), so wait for the
+ * answers of the oldest sealed commands. Their reports may come during
+ * this call, and so may the answer of the command being ended. */
+static int imd_wait_sealed(struct imd *m, size_t n, struct mf_error *err)
+{
+	while (m->sealed_msgs > 0 && m->sealed_msgs + n > m->multi_max) {
+		const struct imd_pending *oldest = NULL;
+		char tag[sizeof(oldest->tag)];
+		int rc;
+
+		for (const struct imd_pending *p = m->pending; p != NULL; p = p->next)
+			if (p->sealed > 0)
+				oldest = p;
+		if (oldest == NULL)
+			break;
+		memcpy(tag, oldest->tag, sizeof(tag));
+		rc = imap_client_run(m->c, tag, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Right before the final CRLF of p: from here on the server may store its
+ * messages whatever becomes of us (driver.h, mbx_append_sealed_fn). A
+ * failure gives the connection up, so that the CRLF never goes. */
+static int imd_seal(struct imd *m, struct imd_pending *p, struct mf_error *err)
+{
+	uint64_t *tokens;
+	size_t n = 0;
+	int rc = 0;
+
+	if (m->sealed_fn == NULL || p == NULL || p->n == 0)
+		return 0;
+	tokens = xcalloc(p->n, sizeof(*tokens));
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->msgs[i].aborted)
+			tokens[n++] = p->msgs[i].token;
+	if (n > 0)
+		rc = m->sealed_fn(m->sealed_ctx, tokens, n, err);
+	free(tokens);
+	if (rc != 0) {
+		if (rc > 0)
+			rc = MF_EIO;
+		imap_client_abort(m->c, rc, err != NULL ? err->msg : "the appends cannot be recorded");
+		return rc;
+	}
+	p->sealed = p->n;
+	m->sealed_msgs += p->n;
+	return 0;
+}
+
+/* End the command whose literal is open: the batch's (*pp, re-read after
+ * waiting, as an answer unlinks it), sealed first. */
+static int imd_append_finish(struct imd *m, struct imd_pending **pp, struct mf_error *err)
+{
+	int rc = imd_wait_sealed(m, *pp != NULL ? (*pp)->n : 1, err);
+
+	if (rc == 0)
+		rc = imd_seal(m, *pp, err);
+	if (rc == 0)
+		rc = imap_client_literal_end(m->c, err);
+	return rc;
 }
 
 /* NO / BAD: the code the engine acts on, and the server's words. */
@@ -272,12 +350,19 @@ static bool imd_batch_ok(const struct imd *m, uint64_t size)
 
 int imd_append_close(struct imd *m, struct mf_error *err)
 {
+	int rc;
+
 	if (m->open_ap != NULL)
 		return mf_error_set(err, MF_EINVAL, "an append is still open on this connection");
-	m->batch = NULL;
-	if (!imap_client_literal_open(m->c))
+	if (!imap_client_literal_open(m->c)) {
+		m->batch = NULL;
 		return 0;
-	return imap_client_literal_end(m->c, err);
+	}
+	/* The open literal is the batch's, unless it was answered (then
+	 * nothing of it can land any more: m->batch is NULL). */
+	rc = imd_append_finish(m, &m->batch, err);
+	m->batch = NULL;
+	return rc;
 }
 
 /* A new APPEND command for the first message. */
@@ -299,7 +384,8 @@ static struct imd_pending *imd_append_cmd(struct imd *m, char *raw, const char *
 	m->pending = p;
 	if (imd_batch_ok(m, size))
 		m->batch = p;
-	imap_client_submit(m->c, cmd, NULL, imd_append_done, p);
+	snprintf(p->tag, sizeof(p->tag), "%s",
+		 imap_client_submit(m->c, cmd, NULL, imd_append_done, p));
 	return p;
 }
 
@@ -472,7 +558,8 @@ int imd_append_end(struct mbx_append *map, struct mf_error *err)
 	} else if (rc == 0) {
 		if (m->batch == p)
 			m->batch = NULL;
-		rc = imap_client_literal_end(m->c, err);
+		/* ap->p: NULL once answered (also while waiting). */
+		rc = imd_append_finish(m, &ap->p, err);
 	} else if (err != NULL) {
 		*err = ap->failure;
 	}
@@ -490,11 +577,17 @@ int imd_append_end(struct mbx_append *map, struct mf_error *err)
 void imd_append_abort(struct mbx_append *map)
 {
 	struct imd_append *ap = (struct imd_append *)map;
+	struct imd *m = ap->m;
 
 	if (ap->p != NULL)
 		ap->p->msgs[ap->idx].aborted = true;
-	ap->m->batch = NULL;
-	imap_client_abort(ap->m->c, MF_ECLOSED,
+	m->batch = NULL;
+	/* The commands sent before this one are answered all the same: their
+	 * outcome is worth reading (a report the caller can record now is an
+	 * append it need not reconcile). Their reports may come during this
+	 * call; this append's is dropped. */
+	(void)imap_client_drain(m->c, IMD_DRAIN_MS, NULL);
+	imap_client_abort(m->c, MF_ECLOSED,
 			  "connection given up: an append was abandoned mid-message");
 	imd_append_free(ap);
 }

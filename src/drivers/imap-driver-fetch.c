@@ -10,6 +10,9 @@
  * the response ("* 5 FETCH"), which the client reports when the literal
  * begins. EXPUNGE responses renumber what we know. The UID inside the
  * response, once it is complete, confirms the match before sink->end.
+ * The server may run the two commands at once and interleave their
+ * answers (Dovecot does): a body that comes before its info is dropped
+ * and asked for again once the window is through (imd_fetch_late).
  *
  * peek_header asks for BODY.PEEK[HEADER.FIELDS (...)] with a partial range
  * (<0.max>), so that even a header written to be huge is not buffered
@@ -465,6 +468,43 @@ static int imd_fetch_run(struct imd_fetcher *f, struct mf_error *err)
 	return 0;
 }
 
+/* The bodies imd_lit_begin had to drop because their message's info had
+ * not come yet: the server may run a group's two commands at once and
+ * interleave their answers (Dovecot does: a few info responses, the
+ * group's bodies, then the rest of the info). Such a message is not gone
+ * (its info came after all), so its body is asked for again, now that the
+ * info is there. A message whose info never came was expunged meanwhile. */
+static int imd_fetch_late(struct imd_fetcher *f, struct mf_error *err)
+{
+	struct imd_fcmd fc = { .f = f, .group = f->ngroups, .body = true };
+	uint32_t *late = xcalloc(f->n > 0 ? f->n : 1, sizeof(*late));
+	struct imap_cmd *cmd;
+	size_t k = 0;
+	char *set;
+	int rc;
+
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->e[i].have_meta && !f->e[i].delivered && f->e[i].seq != 0)
+			late[k++] = f->e[i].uid;
+	}
+	if (k == 0) {
+		free(late);
+		return 0;
+	}
+	set = imd_uid_set(late, k);
+	free(late);
+	cmd = imap_cmd_new("UID FETCH");
+	imap_cmd_atom(cmd, set);
+	imap_cmd_atom(cmd, "(UID BODY.PEEK[])");
+	free(set);
+	snprintf(fc.tag, sizeof(fc.tag), "%s",
+		 imap_client_submit(f->m->c, cmd, imd_fetch_untagged, imd_fetch_done, &fc));
+	rc = imap_client_run(f->m->c, fc.tag, err);
+	if (rc < 0)
+		imap_client_abort(f->m->c, rc, err != NULL ? err->msg : "fetch failed");
+	return rc;
+}
+
 int imd_fetch(struct mbx *mb, const char *folder, const uint32_t *uids, size_t n,
 	      const struct mbx_sink *sink, struct mf_error *err)
 {
@@ -483,6 +523,8 @@ int imd_fetch(struct mbx *mb, const char *folder, const uint32_t *uids, size_t n
 	imd_fetch_entries(&f, uids, n);
 	imap_client_set_literal_handler(m->c, &imd_lit_handler, &f);
 	rc = imd_fetch_run(&f, err);
+	if (rc == 0 && f.rc == 0)
+		rc = imd_fetch_late(&f, err);
 	imap_client_set_literal_handler(m->c, NULL, NULL);
 	if (rc == 0 && f.rc < 0) {
 		rc = f.rc;

@@ -27,6 +27,10 @@ struct imd_folder {
 
 struct imd_append;
 
+/* append_abort waits this long at most for the answers of the commands
+ * sent before the abandoned one. */
+#define IMD_DRAIN_MS 10000
+
 struct imd {
 	struct mbx mbx;                 /* first: callers see a struct mbx */
 	struct imap_client *c;          /* owned */
@@ -59,6 +63,9 @@ struct imd {
 	/* Appends. */
 	mbx_append_done_fn *done_fn;
 	void *done_ctx;
+	mbx_append_sealed_fn *sealed_fn; /* before a command's final CRLF */
+	void *sealed_ctx;
+	size_t sealed_msgs;             /* sealed, not answered */
 	struct imd_append *open_ap;     /* begun, not ended; foreign */
 	struct imd_pending *pending;    /* sent, not answered: list */
 	struct imd_pending *batch;      /* the open MULTIAPPEND that may take
@@ -189,6 +196,7 @@ int imd_append_end(struct mbx_append *ap, struct mf_error *err);
 void imd_append_abort(struct mbx_append *ap);
 int imd_append_flush(struct mbx *m, struct mf_error *err);
 void imd_set_append_alone(struct mbx *m, bool alone);
+void imd_set_append_sealed(struct mbx *m, mbx_append_sealed_fn *fn, void *ctx);
 /* Before any other command: end the open MULTIAPPEND (its final CRLF;
  * the answer comes later). MF_EINVAL while an append is open. */
 int imd_append_close(struct imd *m, struct mf_error *err);

@@ -486,9 +486,11 @@ static void imd_close(struct mbx **mp)
 	imd_append_forget(m);
 	if (m->open_ap != NULL)
 		imd_append_abort((struct mbx_append *)m->open_ap);
-	/* An open MULTIAPPEND is ended (the server stores it, as it does the
-	 * single appends in flight: whoever resumes finds them by content). */
-	if (imd_append_close(m, &err) == 0)
+	/* An open MULTIAPPEND is given up, not ended: its messages were not
+	 * sealed, so nobody waits for them (the single appends in flight, and
+	 * the commands ended before, the server stores: whoever resumes finds
+	 * them by content). */
+	if (!imap_client_literal_open(m->c))
 		(void)imap_client_logout(m->c, &err);
 	/* Fails what is left, so every pending record is freed. */
 	imap_client_abort(m->c, MF_ECLOSED, "mailbox closed");
@@ -521,6 +523,7 @@ static const struct mailbox_driver imd_driver = {
 	.append_flush = imd_append_flush,
 	.close = imd_close,
 	.set_append_alone = imd_set_append_alone,
+	.set_append_sealed = imd_set_append_sealed,
 	.list_flags = imd_list_flags,
 	.find_message = imd_find_message,
 	.set_flags = imd_set_flags,

@@ -113,9 +113,17 @@
  *     server's APPENDLIMIT of M", done is not called, nothing is sent.
  *     Keywords that are not IMAP atoms are left out (out->warning).
  *     INTERNALDATE 0 sends no date (the server uses "now").
+ *   - The sealed callback (set_append_sealed) gets the tokens of a
+ *     command's messages right before its final CRLF is written (all of
+ *     their bytes are in the socket by then): the point after which the
+ *     server may store them even if we die, and before which it cannot.
+ *     A command answered before it ended is not sealed.
  *   - One append at a time is open (begun, not ended). append_abort closes
- *     the connection (a literal cannot be cut short): the aborted append is
- *     not reported, the others in flight get MF_ECLOSED, later calls fail.
+ *     the connection (a literal cannot be cut short), after reading the
+ *     answers of the commands sent before (for at most IMD_DRAIN_MS), so
+ *     that those are reported as the server decided: the aborted append is
+ *     not reported, the rest of its command and whatever is still
+ *     unanswered get MF_ECLOSED, later calls fail.
  *
  * One thread at a time per open mailbox.
  */

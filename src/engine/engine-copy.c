@@ -291,9 +291,44 @@ static void engine_append_done(void *ctx, uint64_t token, int rc, const struct m
 	engine_tick(job);
 }
 
+/* The target may store these appends from now on, even if we die at once
+ * (driver.h, mbx_append_sealed_fn): their intents get their SHA-256,
+ * which tells reconciliation that they may land after the process that
+ * sent them is gone, and are worth waiting for (engine-reconcile.c). */
+static int engine_append_sealed(void *ctx, const uint64_t *tokens, size_t n, struct mf_error *err)
+{
+	struct engine_job *job = ctx;
+	int rc = store_begin(job->st, err);
+
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		const struct engine_msg *m = job->inflight;
+		struct store_msgmap r = {0};
+
+		while (m != NULL && m->token != tokens[k])
+			m = m->next;
+		if (m == NULL)
+			continue; /* not ours */
+		r.folder_id = job->todo[m->folder].folder_id;
+		r.uidvalidity = job->todo[m->folder].uidvalidity;
+		r.uid = m->uid;
+		r.size = (int64_t)m->size;
+		memcpy(r.sha256, m->sha_hex, sizeof(r.sha256));
+		rc = store_msgmap_put_intent(job->st, &r, err);
+		if (rc == MF_EEXIST)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = store_commit(job->st, err);
+	else
+		store_rollback(job->st);
+	return rc != 0 ? engine_fatal(job, rc, err) : 0;
+}
+
 void engine_target_attach(struct engine_job *job)
 {
 	job->tgt->drv->set_append_done(job->tgt, engine_append_done, job);
+	if (job->tgt->drv->set_append_sealed != NULL)
+		job->tgt->drv->set_append_sealed(job->tgt, engine_append_sealed, job);
 }
 
 /* ---- the sink ------------------------------------------------------------------------ */

@@ -43,6 +43,9 @@
 #define ENGINE_SUBJECT_MAX 400	 /* bytes of Subject kept */
 #define ENGINE_PEEK_MAX 4096	 /* header bytes peeked for a Subject */
 #define ENGINE_RATE_SLOTS 10	 /* one-second samples for the rate */
+#define ENGINE_SETTLE_QUIET_MS 3000 /* a sealed append not there: waited for
+				      * until its folder is still this long */
+#define ENGINE_SETTLE_POLL_MS 100    /* ... looking this often */
 
 /* ---- the batch run (shared by its workers; read-only once started) ---- */
 

@@ -54,6 +54,7 @@ static bool engine_bye_throttles(const char *msg)
 {
 	static const char *const words[] = {
 	    "limit", "too many", "throttl", "rate", "busy", "overload", "try again later",
+	    "maximum number of connections",
 	};
 
 	if (!engine_has(msg, "BYE"))

@@ -141,6 +141,87 @@ static void engine_folder_done(struct engine_job *job, size_t i)
 	store_folder_clear(&row);
 }
 
+static int engine_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Which of some UIDs (ascending) the source still has. */
+struct engine_present {
+	const uint32_t *uids;
+	size_t n;
+	size_t found;
+};
+
+static int engine_present_one(void *ctx, const struct mbx_msg_info *info)
+{
+	struct engine_present *p = ctx;
+
+	if (bsearch(&info->uid, p->uids, p->n, sizeof(*p->uids), engine_uid_cmp) != NULL)
+		p->found++;
+	return 0;
+}
+
+/* A safety net, not a way of working: once folder i is copied, each
+ * message its listing left to copy is done in the message map or skipped,
+ * or else the source no longer has it (expunged meanwhile: the copy
+ * forgets the intents of what the source did not deliver). Anything else
+ * would be reported Synced while missing on the target, so the user fails
+ * instead, before the folder's highest UID is recorded (an incremental
+ * pass would not list them again). Asks the source only when something is
+ * missing. 0, a failure of the source (the folder is listed and copied
+ * again after the reconnect), or job->fatal_rc. */
+static int engine_check_listed(struct engine_job *job, size_t i, struct mf_error *err)
+{
+	const struct engine_todo *t = &job->todo[i];
+	const char *folder = job->plan.folders[i].source;
+	struct engine_present p = {NULL, 0, 0};
+	struct store_msgmap *done = NULL;
+	size_t ndone = 0, d = 0;
+	uint32_t *left = NULL;
+	size_t n = 0;
+	struct mf_error e = {0, ""};
+	int rc;
+
+	if (job->plan.folders[i].noselect || t->count == 0)
+		return 0;
+	/* One query, then a merge: both lists ascend by UID. */
+	rc = store_msgmap_list_done(job->st, t->folder_id, t->uidvalidity, &done, &ndone, &e);
+	if (rc != 0)
+		return engine_fatal(job, rc, &e);
+	for (size_t k = 0; k < t->count; k++) {
+		while (d < ndone && done[d].uid < (int64_t)t->uids[k])
+			d++;
+		if (d < ndone && done[d].uid == (int64_t)t->uids[k])
+			continue;
+		if (engine_skipped_has(job, folder, t->uids[k]))
+			continue;
+		if (left == NULL)
+			left = xcalloc(t->count, sizeof(*left));
+		left[n++] = t->uids[k];
+	}
+	store_msgmap_list_free(&done, ndone);
+	if (n == 0) {
+		free(left);
+		return 0;
+	}
+	p.uids = left;
+	p.n = n;
+	rc = job->src->drv->list_messages(job->src, folder, left[0], engine_present_one, &p, err);
+	free(left);
+	if (rc != 0) {
+		job->todo[i].done = false; /* listed and copied again */
+		return engine_side_fail(rc, ENGINE_SOURCE, err);
+	}
+	if (p.found == 0)
+		return 0;
+	mf_error_set(&e, MF_EINVAL, "internal error: %zu message%s neither copied nor skipped in %s",
+		     p.found, p.found == 1 ? "" : "s", folder);
+	return engine_fatal(job, MF_EINVAL, &e);
+}
+
 /* Run the steps from wherever the job stands. 0 when every folder is
  * copied or the job stops or fails (job->stopping, job->fatal_rc). */
 static int engine_step(struct engine_job *job, struct mf_error *err)
@@ -179,6 +260,9 @@ static int engine_step(struct engine_job *job, struct mf_error *err)
 		rc = engine_folder_copy(job, i, err);
 		if (rc != 0 || job->stopping || job->fatal_rc != 0)
 			return rc;
+		rc = engine_check_listed(job, i, err);
+		if (rc != 0 || job->fatal_rc != 0)
+			return rc;
 		engine_folder_done(job, i);
 		engine_progress_emit(job, false);
 	}
@@ -204,8 +288,10 @@ static int engine_work(struct engine_job *job, struct mf_error *err)
 			engine_quota_error(err);
 			return engine_fatal(job, rc, err);
 		}
-		if (!job->opened_once &&
-		    (engine_rc_unreachable(rc) || fault == ENGINE_FAULT_THROTTLE))
+		/* Throttled at the greeting or the login: slowed down here like
+		 * anywhere else (back to the queue once the budget is spent). */
+		if (!job->opened_once && engine_rc_unreachable(rc) &&
+		    fault != ENGINE_FAULT_THROTTLE)
 			return rc; /* back to the queue */
 		if (fault != ENGINE_FAULT_RETRY && fault != ENGINE_FAULT_THROTTLE)
 			return rc;

@@ -53,6 +53,10 @@
  *     show X --skipped-items')".
  *   - A connection lost mid-folder is reopened and the folder resumed from
  *     the message map, up to reconnect_budget times per run; then Failed.
+ *     A source lost in the middle of a message gives the IMAP target's
+ *     connection up too (a literal cannot be cut short), after reading
+ *     the answers to what was sent before it, so that only the appends of
+ *     the abandoned command are left to settle and copy again.
  *
  * Crash safety (message map; docs/batch-states.md tells it for users):
  *   1. Intent before the first byte: the intents of a whole fetch chunk
@@ -60,6 +64,14 @@
  *      starts. A target that names messages itself before they exist
  *      (maildir: reserve_name) has each intent record that name as its
  *      location, and the append uses it (append_begin_named).
+ *      An IMAP target tells when an append is sealed: right before the
+ *      final CRLF of its APPEND command, after which the server may store
+ *      it even if we die, and before which it cannot (driver.h,
+ *      mbx_append_sealed_fn). The intents of a sealed command get their
+ *      SHA-256 (committed before the CRLF goes). At most multiappend_max
+ *      sealed messages are unanswered at a time (the next command's CRLF
+ *      waits for the answer of the one before), so a crash leaves no more
+ *      than that to land after it.
  *   2. Confirmation after the target said so: an append reported rc 0 (the
  *      file fsynced and renamed into cur/, the directory fsynced; the IMAP
  *      server's tagged OK) is confirmed with where it landed (APPENDUID,
@@ -72,19 +84,33 @@
  *      becomes confirmed (landed) or forgotten (not landed; copied again):
  *        - with a reserved name (maildir): landed when cur/ or new/ holds a
  *          file of that name; a partial file in tmp/ is removed;
- *        - otherwise (IMAP): the target folder is searched for messages of
- *          the same size (UID SEARCH LARGER/SMALLER); none: forgotten. Else
- *          the source message is fetched again (streamed, hashed; its
- *          Message-ID kept) unless the intent has its hash, and the
- *          target's candidates (narrowed by Message-ID) are fetched and
- *          hashed: one with the same SHA-256 that no other map row claims
- *          is the landed copy (confirmed with its UID); none: forgotten.
- *          A source message that is gone: forgotten. A target without
+ *        - otherwise (IMAP): sealed intents first, in UID order. The
+ *          source message is fetched again (streamed, hashed; its
+ *          Message-ID kept; the sealed hash serves when the source lost
+ *          it), and the target's candidates of that size (narrowed by
+ *          Message-ID) are fetched and hashed: one with the same SHA-256
+ *          that no other map row claims is the landed copy (confirmed with
+ *          its UID); an intent whose twin (same bytes, lower UID) is still
+ *          open waits for it. A sealed intent not found may still land: a
+ *          server works through what a dead process sent after the new
+ *          run has started (Dovecot: ~0.1 s for a MULTIAPPEND of 100). It
+ *          is waited for, the folder watched (EXAMINE: UIDNEXT, count)
+ *          every 0.1 s and searched again after each change, until it is
+ *          there or the folder stays still for 3 s (io_timeout_ms at
+ *          most); then forgotten (a reset connection lost it). Then the
+ *          intents never sealed, which cannot have landed unless an
+ *          older version wrote them: a size search (UID SEARCH
+ *          LARGER/SMALLER), none there: forgotten; else by content as
+ *          above, taking only what no sealed intent claimed. A source
+ *          message that is gone: forgotten. A target without
  *          find_message: forgotten (the old behaviour; may duplicate).
  *      So a kill -9 at any instant yields neither a loss (an intent is
  *      never dropped without looking) nor a duplicate (a landed message is
- *      found by name or content). Limit: a target that rewrites messages
- *      (line endings) defeats the hash; such a message is copied again.
+ *      found by name or content, a sealed one waited for). Limits: a
+ *      target that rewrites messages (line endings) defeats the hash; such
+ *      a message is copied again. A server that stores a sealed command
+ *      more than 3 s after everything else it was sent would get it
+ *      twice.
  *
  * Incremental sync (a user whose last run ended Synced; engine-incr.c):
  * per folder, EXAMINE gives UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, count.
@@ -123,8 +149,12 @@
  * connections, "Suggested Backoff Time: N milliseconds") wait what the
  * server suggests (capped at throttle_max_ms) or the backoff, and are
  * allowed throttle_budget times per run; a throttled APPEND is not a
- * skipped item, and a throttled open or LOGIN puts the user back in the
- * queue. Each retry counts in TransientErrorCount. A full target
+ * skipped item. Throttling at the greeting or the LOGIN ("* BYE
+ * [UNAVAILABLE] Maximum number of connections ...", "NO [UNAVAILABLE]
+ * ... Suggested Backoff Time: 200 milliseconds") is retried the same
+ * way, within the run; only once the budget is spent does the user go
+ * back to the queue (the unreachable backoff). Each retry counts in
+ * TransientErrorCount. A full target
  * ([OVERQUOTA], ENOSPC, EDQUOT) stops the user at once: Failed (or
  * IncrementalFailed / CompletionFailed) with "target mailbox is over
  * quota: <words>", after the appends in flight are answered and the

@@ -147,7 +147,6 @@ def _transient(run):
     return jget(doc, "TransientErrorCount")
 
 
-@pytest.mark.needs_issue4
 def test_source_cut_in_a_fetch_literal(run, pair):
     k = 230
     rule = pair.sproxy.cut(S2C, literal=k, min_literal=2000)

@@ -27,8 +27,6 @@ import pytest
 from tests.e2e import verify
 from tests.e2e.migrate_helpers import ALICE, MailDovecot, traversable_dir, write_csv
 
-pytestmark = pytest.mark.needs_issue4
-
 WAIT = 240
 HEADER = ("EmailAddress", "UserName", "Password", "TargetUserName", "TargetPassword")
 TARGETS = [f"tt{i}@example.test" for i in range(1, 13)]

@@ -14,6 +14,9 @@
  *     throttled, refuse messages over an APPENDLIMIT, and hide
  *     reserve_name (so that reconciliation goes by content, as against an
  *     IMAP target);
+ *     and (late_ms) store a sealed batch only after the process that sent
+ *     it was killed, late, as a server works through what a dead client
+ *     sent;
  *   - kill points (world.kill_at): the process raises SIGKILL at the Nth
  *     "instant" (a source message begun, a chunk of its bytes, its end; a
  *     target append ended and durable; its report), for tests that fork a
@@ -25,6 +28,7 @@
 #ifndef TEST_ENGINE_FAKE_H
 #define TEST_ENGINE_FAKE_H
 
+#include <dirent.h>
 #include <ftw.h>
 #include <signal.h>
 #include <strings.h>
@@ -40,6 +44,7 @@
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/mf-error.h"
+#include "util/mftime.h"
 #include "util/xmalloc.h"
 
 #define FAKE_FN static __attribute__((unused))
@@ -71,6 +76,8 @@ struct fake_account {
 	size_t nfolders;
 	int open_rc; /* refuse to open with this code */
 	const char *open_msg;
+	int open_fails;	      /* > 0: ... only this many times */
+	atomic_int open_refused;
 	int cut_after; /* cut one fetch after this many messages (0: never) */
 	int slow_ms;   /* sleep before each message */
 	atomic_int delivered;
@@ -120,6 +127,15 @@ struct fake_world {
 	atomic_int batches;	 /* batches stored or refused ... */
 	atomic_int batches_refused;
 	atomic_int alone_appends; /* ... appends while set alone */
+	int late_ms;		 /* with multi: a batch sealed (the engine told)
+				  * waits in limbo (files) as bytes a server
+				  * still has to work through; a process that
+				  * finds some there (its sender was killed)
+				  * stores them this long after it opened the
+				  * target (at its next call, or at close) */
+	const char *limbo;	 /* the limbo directory (late_ms) */
+	bool limbo_lost;	 /* ... whose batches never land after all
+				  * (the connection was reset) */
 	int kill_at;		 /* SIGKILL at this instant (1-based) */
 	atomic_int instants;
 	atomic_int live, max_live; /* source mailboxes open at once */
@@ -467,6 +483,7 @@ static int fake_open(void *ctx, const struct engine_account *a, struct mbx **m_r
 		wm->base.drv = w->no_names ? &wrap_driver_nonames : &wrap_driver;
 		wm->inner = inner;
 		wm->w = w;
+		wm->opened_ms = mf_now_ms();
 		*m_r = &wm->base;
 		return 0;
 	}
@@ -477,7 +494,9 @@ static int fake_open(void *ctx, const struct engine_account *a, struct mbx **m_r
 		if (strcmp(acct->login, a->login) != 0)
 			continue;
 		atomic_fetch_add(&acct->opens, 1);
-		if (acct->open_rc != 0)
+		if (acct->open_rc != 0 &&
+		    (acct->open_fails == 0 ||
+		     atomic_fetch_add(&acct->open_refused, 1) < acct->open_fails))
 			return mf_error_set(err, acct->open_rc, "%s", acct->open_msg);
 		if (a->password == NULL || strcmp(a->password, "secret") != 0)
 			return mf_error_set(err, MF_EAUTH, "fake: wrong password");

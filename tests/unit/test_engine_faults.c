@@ -1,8 +1,9 @@
 /* Unit tests for src/engine faults and throttling (engine.h, "Faults and
  * throttling"): throttling answers from the source ([UNAVAILABLE] with a
  * suggested backoff, a BYE speaking of a limit) and from the target
- * ([LIMIT] on APPEND) slow the user down and do not fail it nor skip a
- * message; the throttle budget; a target over quota ([OVERQUOTA], ENOSPC)
+ * ([LIMIT] on APPEND), also at the login or the greeting, slow the user
+ * down (in the same run) and do not fail it nor skip a message; the
+ * throttle budget; a target over quota ([OVERQUOTA], ENOSPC)
  * stops the user at once with a clear error and loses nothing; the fault
  * classification itself. */
 #include <setjmp.h>
@@ -113,6 +114,75 @@ static void test_bye_limit(void **state)
 	f->o.reconnect_budget = -1;
 	fx_run(f, "F");
 	check_all_once(f, "bye", 2);
+	fx_free(f);
+}
+
+/* Throttled at the login: the suggested time, then again in the same run
+ * (not the 30 s of an unreachable server), counted. */
+static void test_login_throttled(void **state)
+{
+	struct fake_folder fo;
+	struct fake_account a = {.login = "thl"};
+	struct fx *f = faults_fx(&a, &fo);
+	int64_t t0 = mf_now_ms();
+
+	(void)state;
+	a.open_rc = MF_EAUTH;
+	a.open_msg = "AUTHENTICATE failed: [UNAVAILABLE] Server Unavailable. Suggested Backoff "
+		     "Time: 200 milliseconds";
+	a.open_fails = 2;
+	fx_run(f, "F");
+	check_all_once(f, "thl", 2);
+	assert_int_equal(atomic_load(&a.opens), 3);
+	assert_true(mf_now_ms() - t0 >= 400);
+	assert_true(mf_now_ms() - t0 < 5000);
+	fx_free(f);
+}
+
+/* A BYE at the greeting that speaks of a connection limit: a short
+ * backoff, in the same run. */
+static void test_greeting_bye_limit(void **state)
+{
+	struct fake_folder fo;
+	struct fake_account a = {.login = "thg"};
+	struct fx *f = faults_fx(&a, &fo);
+	int64_t t0 = mf_now_ms();
+
+	(void)state;
+	a.open_rc = MF_ENO;
+	a.open_msg = "server said BYE: [UNAVAILABLE] Maximum number of connections from "
+		     "user+IP exceeded (mail_max_userip_connections=10)";
+	a.open_fails = 1;
+	fx_run(f, "F");
+	check_all_once(f, "thg", 1);
+	assert_true(mf_now_ms() - t0 < 5000);
+	fx_free(f);
+}
+
+/* Throttled at every login: once the budget is spent, back to the queue
+ * with the unreachable backoff (not Failed). */
+static void test_login_throttled_budget(void **state)
+{
+	struct fake_folder fo;
+	struct fake_account a = {.login = "thb"};
+	struct fx *f = faults_fx(&a, &fo);
+	struct store_user u;
+	int64_t now = time(NULL);
+
+	(void)state;
+	a.open_rc = MF_EAUTH;
+	a.open_msg = "LOGIN failed: [UNAVAILABLE] Try again later";
+	f->o.throttle_budget = 2;
+	f->o.no_wait = true;
+	fx_run(f, "F");
+	fx_user(f, "thb", &u);
+	assert_int_equal(u.status, STORE_USER_QUEUED);
+	assert_int_equal(u.stats.attempts, 1);
+	assert_int_equal(u.stats.transient_errors, 3);
+	assert_true(u.stats.next_attempt_at >= now + 23);
+	assert_non_null(strstr(u.stats.last_error, "gave up after 2 throttled attempts"));
+	assert_int_equal(atomic_load(&a.opens), 3);
+	store_user_clear(&u);
 	fx_free(f);
 }
 
@@ -244,6 +314,13 @@ static void test_fault_of(void **state)
 					 "server closed the connection (BYE: Server shutting down)",
 					 &ms),
 			 ENGINE_FAULT_RETRY);
+	/* A BYE at the greeting (imap-client.c keeps its code). */
+	assert_int_equal(engine_fault_of(MF_ENO, "server said BYE: Maximum number of connections "
+						 "from user+IP exceeded",
+					 &ms),
+			 ENGINE_FAULT_THROTTLE);
+	assert_int_equal(engine_fault_of(MF_ENO, "server said BYE: [UNAVAILABLE] Server down", &ms),
+			 ENGINE_FAULT_THROTTLE);
 	assert_int_equal(engine_fault_of(MF_ETIMEOUT, "no response from server within 30 s", &ms),
 			 ENGINE_FAULT_RETRY);
 	assert_int_equal(engine_fault_of(MF_EAUTH, "LOGIN rejected: [AUTHENTICATIONFAILED] no",
@@ -256,6 +333,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_source_unavailable),
 	    cmocka_unit_test(test_bye_limit),
+	    cmocka_unit_test(test_login_throttled),
+	    cmocka_unit_test(test_greeting_bye_limit),
+	    cmocka_unit_test(test_login_throttled_budget),
 	    cmocka_unit_test(test_append_limit),
 	    cmocka_unit_test(test_throttle_budget),
 	    cmocka_unit_test(test_quota_imap),

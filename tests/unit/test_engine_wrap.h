@@ -33,7 +33,14 @@ struct wrap_mbx {
 	struct wrap_held *held; /* the open batch */
 	size_t nheld;
 	bool alone;
+	mbx_append_sealed_fn *sealed_fn;
+	void *sealed_ctx;
+	int64_t opened_ms;
+	unsigned limbo_seq;
 };
+
+/* Reports of appends a killed process sent: nobody's. */
+#define WRAP_LIMBO_TOKEN UINT64_MAX
 
 struct wrap_ap {
 	struct wrap_mbx *wm;
@@ -80,19 +87,116 @@ static void wrap_report(struct wrap_mbx *wm, uint64_t token, int rc, const char 
 static void wrap_inner_done(void *ctx, uint64_t token, int rc, const struct mbx_appended *out,
 			    const struct mf_error *err)
 {
-	wrap_report(ctx, token, rc, out != NULL ? out->location : NULL, err);
+	if (token != WRAP_LIMBO_TOKEN)
+		wrap_report(ctx, token, rc, out != NULL ? out->location : NULL, err);
+}
+
+/* ---- limbo (world.late_ms) ------------------------------------------------------ */
+
+/* One file per message: "folder\nflags date size\n" and the bytes. */
+static void wrap_limbo_put(struct wrap_mbx *wm, const struct wrap_held *h, char **path_r)
+{
+	char *path = xasprintf("%s/%d-%06u", wm->w->limbo, (int)getpid(), ++wm->limbo_seq);
+	FILE *fp = fopen(path, "wb");
+
+	if (fp == NULL)
+		fail_msg("wrap: cannot write %s", path);
+	fprintf(fp, "%s\n%u %lld %zu\n", h->folder, h->info.flags, (long long)h->info.internaldate,
+		h->bytes.len);
+	if (h->bytes.len > 0)
+		fwrite(h->bytes.data, 1, h->bytes.len, fp);
+	if (fclose(fp) != 0)
+		fail_msg("wrap: cannot write %s", path);
+	*path_r = path;
+}
+
+static int wrap_limbo_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Store what a killed process left in limbo, in the order it was sent. */
+static void wrap_limbo_land(struct wrap_mbx *wm)
+{
+	DIR *d = opendir(wm->w->limbo);
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xasprintf("%s/%s", wm->w->limbo, de->d_name);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), wrap_limbo_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct mbx_msg_info info = {0};
+		struct mbx_append *ap = NULL;
+		struct mf_error e = {0};
+		char folder[256], *data;
+		unsigned flags = 0;
+		long long date = 0;
+		size_t len = 0;
+		FILE *fp = fopen(names[i], "rb");
+
+		if (fp == NULL ||
+		    fscanf(fp, "%255[^\n]\n%u %lld %zu\n", folder, &flags, &date, &len) != 4)
+			fail_msg("wrap: bad limbo file %s", names[i]);
+		data = xmalloc(len + 1);
+		if (len > 0 && fread(data, 1, len, fp) != len)
+			fail_msg("wrap: short limbo file %s", names[i]);
+		fclose(fp);
+		info.flags = flags;
+		info.internaldate = (time_t)date;
+		info.size = len;
+		if (wm->w->limbo_lost)
+			; /* never got there */
+		else if (wm->inner->drv->append_begin(wm->inner, folder, &info, WRAP_LIMBO_TOKEN,
+						      &ap, &e) != 0 ||
+			 wm->inner->drv->append_data(ap, data, len, &e) != 0 ||
+			 wm->inner->drv->append_end(ap, &e) != 0)
+			fail_msg("wrap: landing %s: %s", names[i], e.msg);
+		free(data);
+		unlink(names[i]);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* At each call: what a killed sender left is stored once its time came. */
+static void wrap_limbo_due(struct mbx *m)
+{
+	struct wrap_mbx *wm = (struct wrap_mbx *)m;
+
+	if (wm->w->late_ms > 0 && mf_now_ms() - wm->opened_ms >= wm->w->late_ms)
+		wrap_limbo_land(wm);
+}
+
+static void wrap_set_append_sealed(struct mbx *m, mbx_append_sealed_fn *fn, void *ctx)
+{
+	struct wrap_mbx *wm = (struct wrap_mbx *)m;
+
+	wm->sealed_fn = fn;
+	wm->sealed_ctx = ctx;
 }
 
 #define WRAP_INNER(m) (((struct wrap_mbx *)(m))->inner)
 
 static int wrap_list_folders(struct mbx *m, struct mbx_folder_list *out, struct mf_error *err)
 {
+	wrap_limbo_due(m);
 	return WRAP_INNER(m)->drv->list_folders(WRAP_INNER(m), out, err);
 }
 
 static int wrap_folder_state(struct mbx *m, const char *f, struct mbx_folder_state *st,
 			     struct mf_error *err)
 {
+	wrap_limbo_due(m);
 	return WRAP_INNER(m)->drv->folder_state(WRAP_INNER(m), f, st, err);
 }
 
@@ -130,6 +234,8 @@ static void wrap_batch_end(struct wrap_mbx *wm)
 {
 	bool refuse = false;
 	struct mf_error e;
+	char **limbo = NULL;
+	int kill_at = wm->w->kill_at;
 
 	if (wm->nheld == 0)
 		return;
@@ -138,6 +244,24 @@ static void wrap_batch_end(struct wrap_mbx *wm)
 		refuse = refuse || wm->held[i].refuse;
 	if (refuse)
 		atomic_fetch_add(&wm->w->batches_refused, 1);
+	if (wm->sealed_fn != NULL && !refuse) {
+		uint64_t *tokens = xcalloc(wm->nheld, sizeof(*tokens));
+
+		for (size_t i = 0; i < wm->nheld; i++)
+			tokens[i] = wm->held[i].token;
+		if (wm->sealed_fn(wm->sealed_ctx, tokens, wm->nheld, &e) != 0)
+			fail_msg("wrap: sealing failed: %s", e.msg);
+		free(tokens);
+	}
+	if (wm->w->late_ms > 0 && !refuse) {
+		/* Sent: a kill from here on leaves it to land late. */
+		limbo = xcalloc(wm->nheld, sizeof(*limbo));
+		for (size_t i = 0; i < wm->nheld; i++)
+			wrap_limbo_put(wm, &wm->held[i], &limbo[i]);
+		fake_instant(wm->w);
+		/* Stored and out of limbo at once (no kill in between). */
+		wm->w->kill_at = 0;
+	}
 	for (size_t i = 0; i < wm->nheld; i++) {
 		struct wrap_held *h = &wm->held[i];
 		struct mbx_append *ap = NULL;
@@ -155,8 +279,14 @@ static void wrap_batch_end(struct wrap_mbx *wm)
 			   wm->inner->drv->append_end(ap, &e) != 0) {
 			fail_msg("wrap: the inner target failed: %s", e.msg);
 		}
+		if (limbo != NULL) {
+			unlink(limbo[i]);
+			free(limbo[i]);
+		}
 		wrap_held_clear(h);
 	}
+	free(limbo);
+	wm->w->kill_at = kill_at;
 	free(wm->held);
 	wm->held = NULL;
 	wm->nheld = 0;
@@ -201,6 +331,7 @@ static int wrap_append_begin(struct mbx *m, const char *folder, const struct mbx
 	bool refuse = false;
 	int rc = 0;
 
+	wrap_limbo_due(m);
 	for (size_t i = 0; wm->w->refuse_keyword != NULL && i < info->keyword_count; i++)
 		refuse = refuse || strcmp(info->keywords[i], wm->w->refuse_keyword) == 0;
 	if (wm->w->multi > 1 && wm->alone)
@@ -317,6 +448,7 @@ static int wrap_append_flush(struct mbx *m, struct mf_error *err)
 	struct wrap_mbx *wm = (struct wrap_mbx *)m;
 	int rc;
 
+	wrap_limbo_due(m);
 	wrap_batch_end(wm);
 	rc = wm->inner->drv->append_flush(wm->inner, err);
 	wrap_deliver(wm);
@@ -327,6 +459,8 @@ static void wrap_close(struct mbx **mp)
 {
 	struct wrap_mbx *wm = (struct wrap_mbx *)*mp;
 
+	if (wm->w->late_ms > 0)
+		wrap_limbo_land(wm); /* late, at the latest now */
 	for (size_t i = 0; i < wm->nq; i++)
 		free(wm->q[i].location);
 	for (size_t i = 0; i < wm->nheld; i++)
@@ -341,6 +475,7 @@ static int wrap_list_messages(struct mbx *m, const char *f, uint32_t from,
 			      int (*fn)(void *ctx, const struct mbx_msg_info *info), void *ctx,
 			      struct mf_error *err)
 {
+	wrap_limbo_due(m);
 	return WRAP_INNER(m)->drv->list_messages(WRAP_INNER(m), f, from, fn, ctx, err);
 }
 
@@ -379,6 +514,7 @@ static int wrap_find_message(struct mbx *m, const char *f, const struct mbx_quer
 			     int (*fn)(void *ctx, const struct mbx_ref *ref), void *ctx,
 			     struct mf_error *err)
 {
+	wrap_limbo_due(m);
 	return WRAP_INNER(m)->drv->find_message(WRAP_INNER(m), f, q, fn, ctx, err);
 }
 
@@ -407,7 +543,7 @@ static int wrap_rename_folder(struct mbx *m, const char *from, const char *to,
 	.append_begin = wrap_append_begin, .append_data = wrap_append_data,                        \
 	.append_end = wrap_append_end, .append_abort = wrap_append_abort,                          \
 	.append_flush = wrap_append_flush, .close = wrap_close,                                    \
-	.set_append_alone = wrap_set_append_alone,                                                 \
+	.set_append_alone = wrap_set_append_alone, .set_append_sealed = wrap_set_append_sealed,    \
 	.find_message = wrap_find_message, .set_flags = wrap_set_flags, .expunge = wrap_expunge,   \
 	.rename_folder = wrap_rename_folder
 

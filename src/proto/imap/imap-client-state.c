@@ -156,7 +156,8 @@ void imap_client_note_untagged(struct imap_client *c, const struct imap_response
 		if (r->status == IMAP_STATUS_BYE) {
 			c->bye = true;
 			free(c->bye_text);
-			c->bye_text = xstrdup(r->text);
+			c->bye_text = r->code != NULL ? xasprintf("[%s] %s", r->code, r->text)
+						      : xstrdup(r->text);
 		}
 		imap_client_note_code(c, r);
 		return;

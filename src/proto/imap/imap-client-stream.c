@@ -240,6 +240,30 @@ int imap_client_literal_end(struct imap_client *c, struct mf_error *err)
 	return rc;
 }
 
+/* Every command in flight is answered but the open streamed one. */
+static bool stream_drained(const struct imap_client *c)
+{
+	const struct imap_cmd *cmd = c->inflight;
+
+	return cmd == NULL || (cmd == c->stream_cmd && cmd->next == NULL);
+}
+
+int imap_client_drain(struct imap_client *c, int timeout_ms, struct mf_error *err)
+{
+	int saved = c->io_timeout_ms;
+	int rc;
+
+	if (c->dead)
+		return imap_client_kill(c, c->dead, c->dead_err.msg, err);
+	/* Nothing else is sent while a literal is open (client_promote), and
+	 * the literal's own bytes have all been written by now. */
+	if (timeout_ms > 0 && timeout_ms < saved)
+		c->io_timeout_ms = timeout_ms;
+	rc = imap_client_loop_until(c, stream_drained, err);
+	c->io_timeout_ms = saved;
+	return rc;
+}
+
 int imap_client_literal_next(struct imap_client *c, const char *args, uint64_t size,
 			     struct mf_error *err)
 {

@@ -309,6 +309,10 @@ static int dispatch_greeting(struct imap_client *c, const struct imap_response *
 		return 0;
 	case IMAP_STATUS_BYE:
 		imap_client_note_untagged(c, r);
+		/* The code tells why ([UNAVAILABLE]: come back later). */
+		if (r->code != NULL)
+			return mf_error_set(e, MF_ENO, "server said BYE: [%s] %s", r->code,
+					    r->text);
 		return mf_error_set(e, MF_ENO, "server said BYE: %s", r->text);
 	default:
 		return unexpected_greeting(c, e);

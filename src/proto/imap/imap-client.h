@@ -197,6 +197,13 @@ int imap_client_literal_write(struct imap_client *c, const void *data, size_t le
 int imap_client_literal_end(struct imap_client *c, struct mf_error *err);
 /* True while a streamed literal is open (submitted, not yet ended). */
 bool imap_client_literal_open(const struct imap_client *c);
+/* Before giving up a streamed literal that cannot be completed: read the
+ * answers of the commands sent before its command (the server answers
+ * them whatever becomes of the open one), writing nothing more, waiting at
+ * most timeout_ms (0: the I/O timeout) without a byte. 0 once only the
+ * open command is unanswered; else the failure (the client is dead then,
+ * every outstanding command failed with it). */
+int imap_client_drain(struct imap_client *c, int timeout_ms, struct mf_error *err);
 /* MULTIAPPEND (RFC 3502): instead of ending the open command after its
  * literal, continue it with another message: once every byte of the
  * current literal is written, sends " args {size+}" and CRLF, so that the
