@@ -163,7 +163,6 @@ def test_source_cut_in_a_fetch_literal(run, pair):
     assert pair.sproxy.literals[S2C] < total + k, pair.sproxy.summary()
 
 
-@pytest.mark.needs_issue4
 def test_target_cut_in_an_append_literal(run, pair):
     k = 200
     rule = pair.tproxy.cut(C2S, literal=k, min_literal=2000)
@@ -177,7 +176,6 @@ def test_target_cut_in_an_append_literal(run, pair):
     assert pair.tproxy.literals[C2S] < total + k - 20, pair.tproxy.summary()
 
 
-@pytest.mark.needs_issue4
 def test_source_reset_in_the_middle_of_a_big_message(run, pair):
     # The 8th message of INBOX (n == 7) is 150-250 KB: after the first
     # literal of at least 100 KB has sent 60 KB, a TCP RST.
@@ -189,7 +187,6 @@ def test_source_reset_in_the_middle_of_a_big_message(run, pair):
     _verify(pair)
 
 
-@pytest.mark.needs_issue4
 def test_target_cut_in_a_big_append(run, pair):
     rule = pair.tproxy.cut(C2S, literal=2, min_literal=100_000, offset=30_000, how="rst")
     r, rows, _ = _start(run, pair)
@@ -207,7 +204,6 @@ def test_bye_from_the_source(run, pair):
     _verify(pair)
 
 
-@pytest.mark.needs_issue4
 def test_bye_from_the_target(run, pair):
     # Once the 150th APPEND literal has gone to the target, a BYE from the
     # target at the next line boundary of its answers.
@@ -232,7 +228,6 @@ def test_short_stall_and_slow_link_only_slow_down(run, pair):
     _verify(pair)
 
 
-@pytest.mark.needs_issue4
 def test_stall_for_ever_is_noticed_and_retried(run, pair):
     """No byte from the source for ever from the 150th body on: the I/O
     timeout must notice (--io-timeout 3s where `batch start` has it, else
@@ -248,7 +243,6 @@ def test_stall_for_ever_is_noticed_and_retried(run, pair):
     _verify(pair)
 
 
-@pytest.mark.needs_issue4
 def test_every_connection_cut_fails_the_user_after_retries_then_resumes(run, pair):
     """Every source connection is cut at its 40th body: after the retries
     the user is Failed with the reason shown; what was copied is intact;

@@ -25,8 +25,6 @@ from tests.e2e import verify
 from tests.e2e.migrate_helpers import MailDovecot, traversable_dir, write_csv
 from tests.servers.mfrun import jget
 
-pytestmark = pytest.mark.needs_issue4
-
 QUOTA = 25
 HEADER = ("EmailAddress", "UserName", "Password", "TargetUserName", "TargetPassword")
 SOURCES = [f"q{i}@example.test" for i in range(1, 4)]

@@ -11,10 +11,6 @@ Maildir files). Mail arriving later is APPENDed over IMAP (as a delivery
 would add it); flags are changed with UID STORE; deletions are STORE
 \\Deleted + EXPUNGE. Target: the local store, served by a stock Dovecot for
 the checks. Every claim is checked with verify.compare against the source.
-
-All of these need commands of issue 4 (batch complete, --sync-deletes,
---auto-complete, --incremental-interval, mailferry serve): marked
-needs_issue4 (run with MF_E2E_ISSUE4=1).
 """
 
 import datetime as dt
@@ -31,8 +27,6 @@ from tests.e2e import verify
 from tests.e2e.migrate_helpers import (
     MailDovecot, serve_local_store, traversable_dir, write_csv)
 from tests.servers.mfrun import jget
-
-pytestmark = pytest.mark.needs_issue4
 
 USERS = [f"u{i}@example.test" for i in range(1, 9)]
 FLAGS = [(), ("\\Seen",), ("\\Seen",), ("\\Seen", "\\Answered"), ("\\Flagged",),

@@ -26,8 +26,6 @@ from tests.e2e.migrate_helpers import MailDovecot, serve_local_store, traversabl
 from tests.servers.faultproxy import S2C
 from tests.servers.mfrun import jget
 
-pytestmark = pytest.mark.needs_issue4
-
 USER = "sv@example.test"
 TOTAL = 900
 

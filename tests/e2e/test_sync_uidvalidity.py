@@ -31,8 +31,6 @@ from tests.e2e.migrate_helpers import (
     MailDovecot, serve_local_store, traversable_dir, write_csv)
 from tests.servers.faultproxy import C2S
 
-pytestmark = pytest.mark.needs_issue4
-
 USERS = ["v1@example.test", "v2@example.test"]
 HEADER = ("EmailAddress", "UserName", "Password", "TargetUserName", "TargetPassword")
 
