@@ -1,26 +1,12 @@
 /* Unit tests for src/cli: noun-verb parsing, cmdlet translation, password
  * sources. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <termios.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-
-#include "cli/cli-args.h"
 #include "cli/cli-password.h"
-#include "util/xmalloc.h"
-
-#define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
-#define ARGC(...) ((int)(sizeof((char *[]){ __VA_ARGS__ }) / sizeof(char *)))
-#define PARSE(o, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (o), (err))
+#include "test_cli_common.h"
 
 /* ---- noun-verb ------------------------------------------------------------ */
 
@@ -403,26 +389,6 @@ static void test_password_file(void **state)
 
 	assert_int_equal(cli_password_read_file("/nonexistent/pw", &pw, &err), MF_EINVAL);
 	assert_non_null(strstr(err.msg, "cannot read --password-file"));
-}
-
-/* Replace fd 0 with a pipe holding text; returns the saved fd 0. */
-static int stdin_from(const char *text)
-{
-	int p[2];
-	int saved = dup(0);
-
-	assert_int_equal(pipe(p), 0);
-	assert_int_equal(write(p[1], text, strlen(text)), (ssize_t)strlen(text));
-	close(p[1]);
-	dup2(p[0], 0);
-	close(p[0]);
-	return saved;
-}
-
-static void stdin_restore(int saved)
-{
-	dup2(saved, 0);
-	close(saved);
 }
 
 static void test_password_stdin(void **state)

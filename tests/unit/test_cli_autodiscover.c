@@ -4,17 +4,6 @@
  * a scripted DNS server on 127.0.0.1 that knows a few MX records and
  * answers NXDOMAIN for everything else (so every https URL fails at once,
  * and nothing leaves the host). tests/e2e has the HTTPS and IMAP servers. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-#include <jansson.h>
-
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
@@ -22,15 +11,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "cli/cli-args.h"
-#include "cli/cli.h"
-#include "util/xmalloc.h"
+#include <jansson.h>
 
-#define ARGV(...) ((char *[]){__VA_ARGS__, NULL})
-#define ARGC(...) ((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
-#define PARSE(o, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (o), (err))
+#include "test_cli_common.h"
 
 #define ENTER_BY_HAND "Enter the server by hand: mailferry endpoint new NAME --type "
 
@@ -167,93 +151,6 @@ static void *dns_main(void *arg)
 	return NULL;
 }
 
-/* ---- running the CLI in-process ------------------------------------------ */
-
-static char data_dir[64];
-static char data_opt[96];
-
-struct run {
-	int rc;
-	char *out;
-	char *err;
-};
-
-static char *slurp(FILE *f)
-{
-	long len;
-	char *s;
-
-	fflush(f);
-	len = ftell(f);
-	rewind(f);
-	s = xcalloc((size_t)len + 1, 1);
-	if (len > 0)
-		assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
-	return s;
-}
-
-/* `mailferry --data-dir DIR --dns-server SCRIPTED args...`, stdin empty. */
-static struct run run_cli(const char *first, ...)
-{
-	char *argv[64];
-	int argc = 0;
-	va_list ap;
-	FILE *out = tmpfile(), *err = tmpfile();
-	int saved_out, saved_err, saved_in;
-	int p[2];
-	struct run r;
-
-	argv[argc++] = "mailferry";
-	argv[argc++] = data_opt;
-	argv[argc++] = dns_opt;
-	argv[argc++] = (char *)first;
-	va_start(ap, first);
-	for (char *a; (a = va_arg(ap, char *)) != NULL;)
-		argv[argc++] = a;
-	va_end(ap);
-	argv[argc] = NULL;
-
-	assert_int_equal(pipe(p), 0);
-	close(p[1]);
-	fflush(stdout);
-	fflush(stderr);
-	saved_out = dup(1);
-	saved_err = dup(2);
-	saved_in = dup(0);
-	dup2(fileno(out), 1);
-	dup2(fileno(err), 2);
-	dup2(p[0], 0);
-	close(p[0]);
-
-	r.rc = cli_main(argc, argv);
-
-	fflush(stdout);
-	fflush(stderr);
-	dup2(saved_out, 1);
-	dup2(saved_err, 2);
-	dup2(saved_in, 0);
-	close(saved_out);
-	close(saved_err);
-	close(saved_in);
-	r.out = slurp(out);
-	r.err = slurp(err);
-	fclose(out);
-	fclose(err);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("'%s' not found in:\n%s", needle, hay);
-}
-
 /* The last line of s (without its newline) starts with prefix. */
 static void assert_last_line(const char *s, const char *prefix)
 {
@@ -275,12 +172,8 @@ static int group_setup(void **state)
 	socklen_t len = sizeof(sin);
 
 	(void)state;
-	snprintf(data_dir, sizeof(data_dir), "/tmp/mf-test-cliad-XXXXXX");
-	if (mkdtemp(data_dir) == NULL)
+	if (cli_tmp_setup("mf-test-cliad") != 0)
 		return -1;
-	snprintf(data_opt, sizeof(data_opt), "--data-dir=%s/state", data_dir);
-	unsetenv("MAILFERRY_KEY_FILE");
-	unsetenv("MAILFERRY_DNS_SERVER");
 	dns.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (dns.fd < 0 || bind(dns.fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
@@ -288,21 +181,17 @@ static int group_setup(void **state)
 		return -1;
 	snprintf(dns.addr, sizeof(dns.addr), "127.0.0.1:%u", (unsigned)ntohs(sin.sin_port));
 	snprintf(dns_opt, sizeof(dns_opt), "--dns-server=%s", dns.addr);
+	cli_extra_opt = dns_opt;
 	return pthread_create(&dns.thread, NULL, dns_main, NULL) == 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", data_dir);
-	int rc;
-
 	(void)state;
 	atomic_store(&dns.stop, true);
 	pthread_join(dns.thread, NULL);
 	close(dns.fd);
-	rc = system(cmd);
-	free(cmd);
-	return rc == 0 ? 0 : -1;
+	return cli_tmp_teardown();
 }
 
 /* ---- parsing ---------------------------------------------------------------- */
@@ -470,7 +359,7 @@ static void test_run_nothing(void **state)
 	json_t *j;
 
 	(void)state;
-	r = run_cli("autodiscover", "user@nothing.test", NULL);
+	r = run_cli(NULL, "autodiscover", "user@nothing.test", NULL);
 	assert_int_equal(r.rc, 30);
 	assert_contains(r.out, "EmailAddress : user@nothing.test\nResult       : NotFound\n");
 	assert_contains(r.out, "No candidates.");
@@ -481,7 +370,7 @@ static void test_run_nothing(void **state)
 	assert_contains(r.err, "--server");
 	run_free(&r);
 
-	r = run_cli("autodiscover", "user@nothing.test", "--json", "--protocol", "exchange",
+	r = run_cli(NULL, "autodiscover", "user@nothing.test", "--json", "--protocol", "exchange",
 		    "--timeout", "2", NULL);
 	assert_int_equal(r.rc, 30);
 	j = json_loads(r.out, 0, NULL);
@@ -497,20 +386,20 @@ static void test_run_nothing(void **state)
 	run_free(&r);
 
 	/* endpoint new: exit 30, nothing stored; also as a cmdlet */
-	r = run_cli("endpoint", "new", "src", "--type", "imap", "--autodiscover", "--email-address",
-		    "user@nothing.test", NULL);
+	r = run_cli(NULL, "endpoint", "new", "src", "--type", "imap", "--autodiscover",
+		    "--email-address", "user@nothing.test", NULL);
 	assert_int_equal(r.rc, 30);
 	assert_contains(r.err, "mailferry: no usable server settings found for "
 			       "user@nothing.test; nothing was stored\n");
 	assert_last_line(r.err, ENTER_BY_HAND "imap --server HOST");
 	run_free(&r);
-	r = run_cli("New-MigrationEndpoint", "-IMAP", "-Name", "src", "-Autodiscover",
+	r = run_cli(NULL, "New-MigrationEndpoint", "-IMAP", "-Name", "src", "-Autodiscover",
 		    "-EmailAddress", "user@nothing.test", "-Json", NULL);
 	assert_int_equal(r.rc, 30);
 	assert_contains(r.out, "\"Result\": \"NotFound\"");
 	assert_last_line(r.err, ENTER_BY_HAND "imap --server HOST");
 	run_free(&r);
-	r = run_cli("endpoint", "list", NULL);
+	r = run_cli(NULL, "endpoint", "list", NULL);
 	assert_int_equal(r.rc, 0);
 	assert_string_equal(r.out, "No endpoints.\n");
 	run_free(&r);
@@ -522,33 +411,33 @@ static void test_run_usage(void **state)
 	int before;
 
 	(void)state;
-	r = run_cli("autodiscover", "not-an-address", NULL);
+	r = run_cli(NULL, "autodiscover", "not-an-address", NULL);
 	assert_int_equal(r.rc, 2);
 	assert_string_equal(r.err,
 			    "mailferry: 'not-an-address' is not an e-mail address "
 			    "(expected USER@DOMAIN)\n(see 'mailferry autodiscover --help')\n");
 	run_free(&r);
 
-	r = run_cli("endpoint", "new", "src", "--type", "imap", "--autodiscover", NULL);
+	r = run_cli(NULL, "endpoint", "new", "src", "--type", "imap", "--autodiscover", NULL);
 	assert_int_equal(r.rc, 2);
 	assert_contains(r.err, "--autodiscover needs --email-address EMAIL");
 	run_free(&r);
 
 	/* a bad setting on the line is refused before any lookup */
 	before = atomic_load(&dns.queries);
-	r = run_cli("endpoint", "new", "src", "--type", "imap", "--autodiscover", "--email-address",
-		    "user@nothing.test", "--security", "bogus", NULL);
+	r = run_cli(NULL, "endpoint", "new", "src", "--type", "imap", "--autodiscover",
+		    "--email-address", "user@nothing.test", "--security", "bogus", NULL);
 	assert_int_equal(r.rc, 2);
 	assert_contains(r.err, "--security must be");
 	run_free(&r);
-	r = run_cli("endpoint", "new", "bad name", "--autodiscover", "--email-address",
+	r = run_cli(NULL, "endpoint", "new", "bad name", "--autodiscover", "--email-address",
 		    "user@nothing.test", NULL);
 	assert_int_equal(r.rc, 2);
 	run_free(&r);
 	assert_int_equal(atomic_load(&dns.queries), before);
 
-	r = run_cli("endpoint", "new", "src", "--type", "imap", "--autodiscover", "--email-address",
-		    "nobody", NULL);
+	r = run_cli(NULL, "endpoint", "new", "src", "--type", "imap", "--autodiscover",
+		    "--email-address", "nobody", NULL);
 	assert_int_equal(r.rc, 2);
 	assert_contains(r.err, "'nobody' is not an e-mail address (expected USER@DOMAIN)");
 	run_free(&r);
@@ -562,14 +451,14 @@ static void test_run_found_needs_confirmation(void **state)
 	json_t *j;
 
 	(void)state;
-	r = run_cli("autodiscover", "alice@m365.test", "--protocol", "exchange", NULL);
+	r = run_cli(NULL, "autodiscover", "alice@m365.test", "--protocol", "exchange", NULL);
 	assert_int_equal(r.rc, 31);
 	assert_contains(r.out, "[needs confirmation]");
 	assert_contains(r.err, "rerun with --allow-untrusted-candidates");
 	assert_last_line(r.err, ENTER_BY_HAND "exchange-remote --server HOST");
 	run_free(&r);
 
-	r = run_cli("autodiscover", "alice@m365.test", "--protocol", "exchange",
+	r = run_cli(NULL, "autodiscover", "alice@m365.test", "--protocol", "exchange",
 		    "--allow-untrusted-candidates", NULL);
 	assert_int_equal(r.rc, 0);
 	assert_contains(r.out, "Result            : Found\n");
@@ -584,13 +473,13 @@ static void test_run_found_needs_confirmation(void **state)
 	assert_string_equal(r.err, "");
 	run_free(&r);
 
-	r = run_cli("endpoint", "new", "ex", "--type", "exchange-remote", "--autodiscover",
+	r = run_cli(NULL, "endpoint", "new", "ex", "--type", "exchange-remote", "--autodiscover",
 		    "--email-address", "alice@m365.test", "--skip-verification", NULL);
 	assert_int_equal(r.rc, 31);
 	assert_contains(r.err, "only candidates that need --allow-untrusted-candidates");
 	run_free(&r);
 
-	r = run_cli("endpoint", "new", "ex", "--type", "exchange-remote", "--autodiscover",
+	r = run_cli(NULL, "endpoint", "new", "ex", "--type", "exchange-remote", "--autodiscover",
 		    "--email-address", "alice@m365.test", "--allow-untrusted-candidates", "--auth",
 		    "ntlm", "--skip-verification", NULL);
 	assert_int_equal(r.rc, 0);
@@ -603,7 +492,7 @@ static void test_run_found_needs_confirmation(void **state)
 	assert_contains(r.out, "Authentication                : ntlm\n");
 	run_free(&r);
 
-	r = run_cli("Get-MigrationEndpoint", "ex", "-Json", NULL);
+	r = run_cli(NULL, "Get-MigrationEndpoint", "ex", "-Json", NULL);
 	assert_int_equal(r.rc, 0);
 	j = json_loads(r.out, 0, NULL);
 	assert_non_null(j);
@@ -615,7 +504,7 @@ static void test_run_found_needs_confirmation(void **state)
 	run_free(&r);
 
 	/* without --type, and with --json: the discovery in the output */
-	r = run_cli("endpoint", "new", "ex2", "--autodiscover", "--email-address",
+	r = run_cli(NULL, "endpoint", "new", "ex2", "--autodiscover", "--email-address",
 		    "alice@m365.test", "--protocol", "exchange", "--allow-untrusted-candidates",
 		    "--skip-verification", "--json", NULL);
 	assert_int_equal(r.rc, 0);

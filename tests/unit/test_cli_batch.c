@@ -3,121 +3,17 @@
  * test_engine_fake.h stands in for the servers of `batch start --wait`),
  * the cmdlet translation of the batch cmdlets, the option values, and the
  * live progress display. */
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 #include <pthread.h>
 
-#include "cli/cli-args.h"
-#include "cli/cli-cmd.h"
 #include "cli/cli-progress.h"
-#include "cli/cli.h"
-#include "test_engine_fake.h"
+#define CLI_TEST_FAKE_WORLD
+#include "test_cli_common.h"
 
 #define CSV_PW "Csv-Pa55word-xyz"
 #define ADMIN_PW "Adm1n-pw-abc"
-
-static struct fx *F;
-static char data_opt[256];
-
-struct run {
-	int rc;
-	char *out;
-	char *err;
-};
-
-static char *slurp(FILE *f)
-{
-	long len;
-	char *s;
-
-	fflush(f);
-	len = ftell(f);
-	rewind(f);
-	s = xcalloc((size_t)len + 1, 1);
-	if (len > 0)
-		assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
-	return s;
-}
-
-/* Run `mailferry --data-dir DIR args...` with stdin_text (or nothing). */
-static struct run run_cli(const char *stdin_text, ...)
-{
-	char *argv[64];
-	int argc = 0;
-	va_list ap;
-	FILE *out = tmpfile(), *err = tmpfile();
-	int saved_out, saved_err, saved_in;
-	int p[2];
-	struct run r;
-
-	argv[argc++] = "mailferry";
-	argv[argc++] = data_opt;
-	va_start(ap, stdin_text);
-	for (char *a; (a = va_arg(ap, char *)) != NULL;)
-		argv[argc++] = a;
-	va_end(ap);
-	argv[argc] = NULL;
-
-	assert_int_equal(pipe(p), 0);
-	if (stdin_text != NULL)
-		assert_int_equal(write(p[1], stdin_text, strlen(stdin_text)),
-				 (ssize_t)strlen(stdin_text));
-	close(p[1]);
-	fflush(stdout);
-	fflush(stderr);
-	saved_out = dup(1);
-	saved_err = dup(2);
-	saved_in = dup(0);
-	dup2(fileno(out), 1);
-	dup2(fileno(err), 2);
-	dup2(p[0], 0);
-	close(p[0]);
-	r.rc = cli_main(argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(saved_out, 1);
-	dup2(saved_err, 2);
-	dup2(saved_in, 0);
-	close(saved_out);
-	close(saved_err);
-	close(saved_in);
-	r.out = slurp(out);
-	r.err = slurp(err);
-	fclose(out);
-	fclose(err);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("'%s' not found in:\n%s", needle, hay);
-}
-
-/* The run's exit code is rc and stderr holds part. */
-#define EXPECT_RC(r, code, part)                                                           \
-	do {                                                                               \
-		if ((r).rc != (code))                                                      \
-			fail_msg("exit %d, expected %d; stderr:\n%s", (r).rc, (code), (r).err); \
-		if ((part) != NULL)                                                        \
-			assert_contains((r).err, (part));                                  \
-	} while (0)
 
 static char *write_file(const char *name, const char *content)
 {
@@ -128,24 +24,6 @@ static char *write_file(const char *name, const char *content)
 	fputs(content, f);
 	fclose(f);
 	return path;
-}
-
-static bool file_has(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "rb");
-	struct buf b = BUF_INIT;
-	char chunk[4096];
-	size_t n;
-	bool found;
-
-	if (f == NULL)
-		return false;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(&b, chunk, n);
-	fclose(f);
-	found = b.len > 0 && memmem(b.data, b.len, needle, strlen(needle)) != NULL;
-	buf_free(&b);
-	return found;
 }
 
 static size_t batch_count(void)
@@ -167,9 +45,7 @@ static int setup(void **state)
 	struct run r;
 
 	(void)state;
-	F = fx_new(4);
-	snprintf(data_opt, sizeof(data_opt), "--data-dir=%s", F->data_dir);
-	cli_batch_set_test_opener(fake_open, &F->world);
+	cli_fx_setup();
 	/* "src" (no admin) exists; add one with an administrator, an
 	 * Exchange one, and an IMAP target without an administrator. */
 	r = run_cli(ADMIN_PW "\n", "endpoint", "new", "adm", "--type", "imap", "--server",
@@ -185,15 +61,6 @@ static int setup(void **state)
 		    "dst.example.org", "--skip-verification", NULL);
 	assert_int_equal(r.rc, 0);
 	run_free(&r);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	cli_batch_set_test_opener(NULL, NULL);
-	fx_free(F);
-	F = NULL;
 	return 0;
 }
 
@@ -226,8 +93,8 @@ static void test_new_good(void **state)
 	assert_null(strstr(r.out, CSV_PW));
 	assert_null(strstr(r.err, CSV_PW));
 	run_free(&r);
-	assert_false(file_has(db, CSV_PW));
-	assert_false(file_has(wal, CSV_PW));
+	assert_false(file_contains(db, CSV_PW));
+	assert_false(file_contains(wal, CSV_PW));
 
 	r = run_cli(NULL, "batch", "show", "b1", "--json", NULL);
 	EXPECT_RC(r, 0, NULL);
@@ -628,10 +495,6 @@ static void test_list_show_report(void **state)
 
 /* ---- parsing ----------------------------------------------------------------------- */
 
-#define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
-#define ARGC(...) ((int)(sizeof((char *[]){ __VA_ARGS__ }) / sizeof(char *)))
-#define PARSE(o, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (o), (err))
-
 static void test_cmdlet_translation(void **state)
 {
 	struct cli_opts o;
@@ -780,12 +643,12 @@ static void test_progress_live(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_new_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_new_csv_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_new_refusals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_start_wait, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ctrl_c_stops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_show_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_good, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_new_csv_refused, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_new_refusals, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_start_wait, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_ctrl_c_stops, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_list_show_report, setup, cli_fx_teardown),
 		cmocka_unit_test(test_cmdlet_translation),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_progress_live),

@@ -1,153 +1,26 @@
 /* Unit tests for src/cli: whole commands run in-process against a temporary
  * data directory, with stdout and stderr captured. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 
-#include "cli/cli.h"
 #include "store/store.h"
-#include "util/xmalloc.h"
+#include "test_cli_common.h"
 
 #define PASSWORD "Sup3r-s3cret-pw"
-
-static char data_dir[64];
-static char data_opt[96];
-
-struct run {
-	int rc;
-	char *out;
-	char *err;
-};
-
-static char *slurp(FILE *f)
-{
-	long len;
-	char *s;
-
-	fflush(f);
-	len = ftell(f);
-	rewind(f);
-	s = xcalloc((size_t)len + 1, 1);
-	if (len > 0)
-		assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
-	return s;
-}
-
-/* Run `mailferry --data-dir DIR args...` with stdin_text (or /dev/null). */
-static struct run run_cli(const char *stdin_text, ...)
-{
-	char *argv[64];
-	int argc = 0;
-	va_list ap;
-	FILE *out = tmpfile(), *err = tmpfile();
-	int saved_out, saved_err, saved_in;
-	int p[2];
-	struct run r;
-
-	argv[argc++] = "mailferry";
-	argv[argc++] = data_opt;
-	va_start(ap, stdin_text);
-	for (char *a; (a = va_arg(ap, char *)) != NULL;)
-		argv[argc++] = a;
-	va_end(ap);
-	argv[argc] = NULL;
-
-	assert_int_equal(pipe(p), 0);
-	if (stdin_text != NULL)
-		assert_int_equal(write(p[1], stdin_text, strlen(stdin_text)),
-				 (ssize_t)strlen(stdin_text));
-	close(p[1]);
-	fflush(stdout);
-	fflush(stderr);
-	saved_out = dup(1);
-	saved_err = dup(2);
-	saved_in = dup(0);
-	dup2(fileno(out), 1);
-	dup2(fileno(err), 2);
-	dup2(p[0], 0);
-	close(p[0]);
-
-	r.rc = cli_main(argc, argv);
-
-	fflush(stdout);
-	fflush(stderr);
-	dup2(saved_out, 1);
-	dup2(saved_err, 2);
-	dup2(saved_in, 0);
-	close(saved_out);
-	close(saved_err);
-	close(saved_in);
-	r.out = slurp(out);
-	r.err = slurp(err);
-	fclose(out);
-	fclose(err);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(data_dir, sizeof(data_dir), "/tmp/mf-test-cli-XXXXXX");
-	if (mkdtemp(data_dir) == NULL)
-		return -1;
-	snprintf(data_opt, sizeof(data_opt), "--data-dir=%s/state", data_dir);
-	unsetenv("MAILFERRY_KEY_FILE");
-	unsetenv("MAILFERRY_DNS_SERVER");
-	return 0;
+	return cli_tmp_setup("mf-test-cli");
 }
 
 static int teardown(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", data_dir);
-	int rc;
-
 	(void)state;
-	rc = system(cmd);
-	free(cmd);
-	return rc == 0 ? 0 : -1;
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("'%s' not found in:\n%s", needle, hay);
-}
-
-static bool file_contains(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "rb");
-	char *data;
-	long len;
-	bool found;
-
-	if (f == NULL)
-		return false;
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	data = xmalloc((size_t)len + 1);
-	len = (long)fread(data, 1, (size_t)len, f);
-	fclose(f);
-	found = memmem(data, (size_t)len, needle, strlen(needle)) != NULL;
-	free(data);
-	return found;
+	return cli_tmp_teardown();
 }
 
 static void test_endpoint_lifecycle(void **state)
@@ -240,7 +113,7 @@ static void test_endpoint_lifecycle(void **state)
 	run_free(&r);
 
 	/* the password is stored sealed, never in the clear */
-	db = xasprintf("%s/state/mailferry.db", data_dir);
+	db = xasprintf("%s/state/mailferry.db", cli_dir);
 	assert_false(file_contains(db, PASSWORD));
 	free(db);
 
@@ -330,7 +203,7 @@ static void test_usage_and_state_errors(void **state)
 	run_free(&r);
 
 	/* a data directory that cannot be created: exit 5 */
-	file = xasprintf("%s/plainfile", data_dir);
+	file = xasprintf("%s/plainfile", cli_dir);
 	f = fopen(file, "w");
 	assert_non_null(f);
 	fclose(f);
@@ -348,7 +221,7 @@ static void test_remove_busy(void **state)
 {
 	struct mf_error err = { 0 };
 	struct store *st = NULL;
-	char *dir = xasprintf("%s/state", data_dir);
+	char *dir = xasprintf("%s/state", cli_dir);
 	char *key = store_default_key_file(dir);
 	int64_t id = 0;
 	struct run r;

@@ -6,120 +6,18 @@
  * in-process against a temporary data directory; the engine's fake world
  * (test_engine_fake.h) stands in for the servers. (The duration and time
  * values are tested in test_cli_args.c.) */
-#include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 #include <pthread.h>
 
-#include "cli/cli-args.h"
-#include "cli/cli-cmd.h"
-#include "cli/cli.h"
-#include "test_engine_fake.h"
-
-static struct fx *F;
-static char data_opt[256];
-
-struct run {
-	int rc;
-	char *out;
-	char *err;
-};
-
-static char *slurp(FILE *f)
-{
-	long len;
-	char *s;
-
-	fflush(f);
-	len = ftell(f);
-	rewind(f);
-	s = xcalloc((size_t)len + 1, 1);
-	if (len > 0)
-		assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
-	return s;
-}
-
-/* Run `mailferry --data-dir DIR args...` (standard input empty). */
-static struct run run_cli(const char *first, ...)
-{
-	char *argv[64];
-	int argc = 0;
-	va_list ap;
-	FILE *out = tmpfile(), *err = tmpfile();
-	int saved_out, saved_err, saved_in;
-	int p[2];
-	struct run r;
-
-	argv[argc++] = "mailferry";
-	argv[argc++] = data_opt;
-	argv[argc++] = (char *)first;
-	va_start(ap, first);
-	for (char *a; (a = va_arg(ap, char *)) != NULL;)
-		argv[argc++] = a;
-	va_end(ap);
-	argv[argc] = NULL;
-
-	assert_int_equal(pipe(p), 0);
-	close(p[1]);
-	fflush(stdout);
-	fflush(stderr);
-	saved_out = dup(1);
-	saved_err = dup(2);
-	saved_in = dup(0);
-	dup2(fileno(out), 1);
-	dup2(fileno(err), 2);
-	dup2(p[0], 0);
-	close(p[0]);
-	r.rc = cli_main(argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(saved_out, 1);
-	dup2(saved_err, 2);
-	dup2(saved_in, 0);
-	close(saved_out);
-	close(saved_err);
-	close(saved_in);
-	r.out = slurp(out);
-	r.err = slurp(err);
-	fclose(out);
-	fclose(err);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("'%s' not found in:\n%s", needle, hay);
-}
-
-#define EXPECT_RC(r, code, part)                                                           \
-	do {                                                                               \
-		if ((r).rc != (code))                                                      \
-			fail_msg("exit %d, expected %d; stdout:\n%s\nstderr:\n%s", (r).rc,  \
-				 (code), (r).out, (r).err);                                \
-		if ((part) != NULL)                                                        \
-			assert_contains((r).err, (part));                                  \
-	} while (0)
+#define CLI_TEST_FAKE_WORLD
+#include "test_cli_common.h"
 
 /* `batch show NAME --json`, parsed (the caller decrefs). */
 static json_t *show(const char *name)
 {
-	struct run r = run_cli("batch", "show", name, "--json", NULL);
+	struct run r = run_cli(NULL, "batch", "show", name, "--json", NULL);
 	json_t *j;
 
 	EXPECT_RC(r, 0, NULL);
@@ -154,7 +52,7 @@ static void expect_batch(const char *name, const char *status)
 
 static void expect_user(const char *email, const char *status)
 {
-	struct run r = run_cli("user", "show", email, "--json", NULL);
+	struct run r = run_cli(NULL, "user", "show", email, "--json", NULL);
 	json_t *j;
 
 	EXPECT_RC(r, 0, NULL);
@@ -192,9 +90,7 @@ static void new_batch(const char *name, const char *const *logins, ...)
 		argv[argc++] = a;
 	va_end(ap);
 	argv[argc] = NULL;
-	/* run_cli takes a NULL-terminated list; pass the words through */
-	r = run_cli(argv[0], argv[1], argv[2], argv[3], argv[4], argv[5], argv[6], argv[7],
-		    argv[8], argv[9], argv[10], argv[11], argv[12], argv[13], argv[14], NULL);
+	r = run_cli_words(NULL, argv);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 	free(csv);
@@ -216,27 +112,12 @@ static void mailbox(void)
 static int setup(void **state)
 {
 	(void)state;
-	F = fx_new(4);
-	snprintf(data_opt, sizeof(data_opt), "--data-dir=%s", F->data_dir);
-	cli_batch_set_test_opener(fake_open, &F->world);
+	cli_fx_setup();
 	mailbox();
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	cli_batch_set_test_opener(NULL, NULL);
-	fx_free(F);
-	F = NULL;
-	return 0;
-}
-
 /* ---- parsing ------------------------------------------------------------------------ */
-
-#define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
-#define ARGC(...) ((int)(sizeof((char *[]){ __VA_ARGS__ }) / sizeof(char *)))
-#define PARSE(o, err, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (o), (err))
 
 static void test_parse_and_cmdlets(void **state)
 {
@@ -364,7 +245,7 @@ static void test_batch_set(void **state)
 	assert_true(json_is_null(json_object_get(j, "CompleteAfter")));
 	json_decref(j);
 
-	r = run_cli("batch", "set", "b1", "--no-sync-deletes", "--auto-complete",
+	r = run_cli(NULL, "batch", "set", "b1", "--no-sync-deletes", "--auto-complete",
 		    "--complete-after", "2030-01-01", "--bad-item-limit", "unlimited",
 		    "--large-item-limit", "4", NULL);
 	EXPECT_RC(r, 0, NULL);
@@ -389,11 +270,11 @@ static void test_batch_set(void **state)
 	json_decref(j);
 
 	/* Set-MigrationBatch removes the schedule; the interval moves the next sync */
-	r = run_cli("batch", "start", "b1", "--wait", NULL);
+	r = run_cli(NULL, "batch", "start", "b1", "--wait", NULL);
 	EXPECT_RC(r, 0, NULL); /* --auto-complete: Completed */
 	run_free(&r);
-	r = run_cli("Set-MigrationBatch", "b1", "-CompleteAfter", "none", "-AutoComplete:$false",
-		    "--incremental-interval", "2h", "-Json", NULL);
+	r = run_cli(NULL, "Set-MigrationBatch", "b1", "-CompleteAfter", "none",
+		    "-AutoComplete:$false", "--incremental-interval", "2h", "-Json", NULL);
 	EXPECT_RC(r, 0, NULL);
 	j = json_loads(r.out, 0, NULL);
 	assert_true(json_is_null(json_object_get(j, "CompleteAfter")));
@@ -408,22 +289,22 @@ static void test_batch_set(void **state)
 		struct fake_account *two[] = { &bo, NULL };
 
 		F->world.accounts = two;
-		r = run_cli("batch", "start", "b2", "--wait", NULL);
+		r = run_cli(NULL, "batch", "start", "b2", "--wait", NULL);
 		EXPECT_RC(r, 0, NULL);
 		run_free(&r);
-		r = run_cli("batch", "set", "b2", "--incremental-interval", "1h", NULL);
+		r = run_cli(NULL, "batch", "set", "b2", "--incremental-interval", "1h", NULL);
 		EXPECT_RC(r, 0, NULL);
 		run_free(&r);
 		fx_user(F, "bo", &u);
 		assert_int_equal(u.status, STORE_USER_SYNCED);
 		assert_true(llabs(u.stats.next_attempt_at - (time(NULL) + 3600)) <= 2);
 		store_user_clear(&u);
-		r = run_cli("user", "show", "bo@example.org", NULL);
+		r = run_cli(NULL, "user", "show", "bo@example.org", NULL);
 		assert_contains(r.out, "NextAttemptTime                : 20");
 		run_free(&r);
 	}
 
-	r = run_cli("batch", "set", "nope", "--sync-deletes", NULL);
+	r = run_cli(NULL, "batch", "set", "nope", "--sync-deletes", NULL);
 	EXPECT_RC(r, 3, "no batch named 'nope'");
 	run_free(&r);
 }
@@ -445,7 +326,7 @@ static void test_start_queues_for_serve(void **state)
 	(void)state;
 	F->world.accounts = accts;
 	new_batch("q", logins, NULL);
-	r = run_cli("batch", "start", "q", NULL);
+	r = run_cli(NULL, "batch", "start", "q", NULL);
 	EXPECT_RC(r, 0, NULL);
 	assert_contains(r.out, "Batch 'q' is Syncing: queued for 'mailferry serve' (2 Queued).\n");
 	assert_contains(r.out, "'mailferry serve' must be running");
@@ -457,11 +338,11 @@ static void test_start_queues_for_serve(void **state)
 	assert_int_equal(atomic_load(&ann.opens), 0); /* nothing ran */
 
 	/* a queued batch cannot be completed yet */
-	r = run_cli("batch", "complete", "q", NULL);
+	r = run_cli(NULL, "batch", "complete", "q", NULL);
 	EXPECT_RC(r, 4, "batch q is Syncing");
 	run_free(&r);
 
-	r = run_cli("serve", "--once", "--tick", "20ms", NULL);
+	r = run_cli(NULL, "serve", "--once", "--tick", "20ms", NULL);
 	EXPECT_RC(r, 0, "serve: scheduler started on ");
 	assert_contains(r.err, "the web admin center and REST API come later");
 	assert_contains(r.err, "Z q: ann@example.org started\n");
@@ -477,13 +358,13 @@ static void test_start_queues_for_serve(void **state)
 
 	/* Start-MigrationBatch on a synced batch queues an incremental sync */
 	fa[0].count = 9;
-	r = run_cli("Start-MigrationBatch", "q", "-Json", NULL);
+	r = run_cli(NULL, "Start-MigrationBatch", "q", "-Json", NULL);
 	EXPECT_RC(r, 0, NULL);
 	j = json_loads(r.out, 0, NULL);
 	assert_string_equal(jstr(j, "Status"), "IncrementalSyncing");
 	json_decref(j);
 	run_free(&r);
-	r = run_cli("serve", "--once", "--tick", "20ms", NULL);
+	r = run_cli(NULL, "serve", "--once", "--tick", "20ms", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 	expect_batch("q", "Synced");
@@ -491,7 +372,7 @@ static void test_start_queues_for_serve(void **state)
 	assert_int_equal(g.count, 9);
 	got_free(&g);
 
-	r = run_cli("batch", "start", "none-such", NULL);
+	r = run_cli(NULL, "batch", "start", "none-such", NULL);
 	EXPECT_RC(r, 3, "no batch named 'none-such'");
 	run_free(&r);
 }
@@ -515,15 +396,15 @@ static void test_complete(void **state)
 
 	/* Created: not synced yet */
 	new_batch("c1", (const char *const[]){ "ann", NULL }, NULL);
-	r = run_cli("batch", "complete", "c1", "--wait", NULL);
+	r = run_cli(NULL, "batch", "complete", "c1", "--wait", NULL);
 	EXPECT_RC(r, 4, "batch c1 is Created: only a synced batch can be completed");
 	run_free(&r);
 
-	r = run_cli("batch", "start", "c1", "--wait", NULL);
+	r = run_cli(NULL, "batch", "start", "c1", "--wait", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 	fa[0].count = 8; /* mail arrived before the cut-over */
-	r = run_cli("batch", "complete", "c1", "--wait", NULL);
+	r = run_cli(NULL, "batch", "complete", "c1", "--wait", NULL);
 	EXPECT_RC(r, 0, NULL);
 	assert_contains(r.out, "Z batch c1 completion started: 1 of 1 users to sync\n");
 	assert_contains(r.out, "Z ann@example.org Completed: 8 items, ");
@@ -538,29 +419,29 @@ static void test_complete(void **state)
 	assert_int_equal(jint(j, "CompletedCount"), 1);
 	assert_false(json_is_null(json_object_get(j, "CompletedAt")));
 	json_decref(j);
-	r = run_cli("batch", "list", NULL);
+	r = run_cli(NULL, "batch", "list", NULL);
 	assert_contains(r.out, "Name  Status     Source  Target  Users  Synced  Completed  Failed"
 			       "  Created\n");
 	assert_contains(r.out, "c1    Completed  src     local   1      0       1          0     ");
 	run_free(&r);
 	/* nothing more to complete; a completed batch does not start again */
-	r = run_cli("Complete-MigrationBatch", "c1", "-Wait", NULL);
+	r = run_cli(NULL, "Complete-MigrationBatch", "c1", "-Wait", NULL);
 	EXPECT_RC(r, 4, "batch c1 is Completed");
 	run_free(&r);
-	r = run_cli("batch", "start", "c1", "--wait", NULL);
+	r = run_cli(NULL, "batch", "start", "c1", "--wait", NULL);
 	EXPECT_RC(r, 4, "batch c1 is Completed");
 	run_free(&r);
-	r = run_cli("batch", "remove", "c1", NULL);
+	r = run_cli(NULL, "batch", "remove", "c1", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 
 	/* with a failed user: CompletedWithErrors, exit 1; --json: the report */
 	new_batch("c2", logins, NULL);
-	r = run_cli("batch", "start", "c2", "--wait", NULL);
+	r = run_cli(NULL, "batch", "start", "c2", "--wait", NULL);
 	EXPECT_RC(r, 1, NULL);
 	run_free(&r);
 	expect_batch("c2", "SyncedWithErrors");
-	r = run_cli("batch", "complete", "c2", "--wait", "--json", NULL);
+	r = run_cli(NULL, "batch", "complete", "c2", "--wait", "--json", NULL);
 	EXPECT_RC(r, 1, NULL);
 	j = json_loads(r.out, 0, NULL);
 	assert_non_null(j);
@@ -571,22 +452,22 @@ static void test_complete(void **state)
 	expect_user("ben@example.org", "Failed");
 
 	/* without --wait: queued (Completing), carried out by serve */
-	r = run_cli("batch", "remove", "c2", NULL);
+	r = run_cli(NULL, "batch", "remove", "c2", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 	new_batch("c3", (const char *const[]){ "ann", NULL }, NULL);
-	r = run_cli("batch", "start", "c3", "--wait", NULL);
+	r = run_cli(NULL, "batch", "start", "c3", "--wait", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
-	r = run_cli("Complete-MigrationBatch", "-Identity", "c3", NULL);
+	r = run_cli(NULL, "Complete-MigrationBatch", "-Identity", "c3", NULL);
 	EXPECT_RC(r, 0, NULL);
 	assert_contains(r.out, "Batch 'c3' is Completing: queued for 'mailferry serve'");
 	assert_contains(r.out, "follow it with 'mailferry Get-MigrationBatch c3'");
 	run_free(&r);
-	r = run_cli("batch", "remove", "c3", NULL);
+	r = run_cli(NULL, "batch", "remove", "c3", NULL);
 	EXPECT_RC(r, 4, "batch c3 is running (Completing); stop it first: mailferry batch stop c3");
 	run_free(&r);
-	r = run_cli("serve", "--once", "--tick", "20ms", NULL);
+	r = run_cli(NULL, "serve", "--once", "--tick", "20ms", NULL);
 	EXPECT_RC(r, 0, NULL);
 	assert_contains(r.err, "Z c3: ann@example.org Completed: ");
 	run_free(&r);
@@ -603,7 +484,7 @@ static void test_auto_complete(void **state)
 
 	(void)state;
 	F->world.accounts = accts;
-	r = run_cli("batch", "new", "ac", "--source", "src", "--csv", csv, "--auto-complete",
+	r = run_cli(NULL, "batch", "new", "ac", "--source", "src", "--csv", csv, "--auto-complete",
 		    "--auto-start", "--reconnects", "2", NULL);
 	EXPECT_RC(r, 0, NULL);
 	assert_contains(r.out, "AutoComplete            : True\n");
@@ -626,11 +507,11 @@ static void test_start_wait_incremental(void **state)
 	(void)state;
 	F->world.accounts = accts;
 	new_batch("inc", (const char *const[]){ "ann", NULL }, NULL);
-	r = run_cli("batch", "start", "inc", "--wait", NULL);
+	r = run_cli(NULL, "batch", "start", "inc", "--wait", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 	fa[0].count = 6;
-	r = run_cli("batch", "start", "inc", "--wait", NULL);
+	r = run_cli(NULL, "batch", "start", "inc", "--wait", NULL);
 	EXPECT_RC(r, 0, NULL);
 	assert_contains(r.out, "Z batch inc incremental sync started: 1 of 1 users to sync\n");
 	assert_contains(r.out, "Z ann@example.org Synced: 6 items, ");
@@ -670,11 +551,11 @@ static void test_serve_sigterm(void **state)
 	(void)state;
 	F->world.accounts = accts;
 	new_batch("st", (const char *const[]){ "ann", NULL }, NULL);
-	r = run_cli("batch", "start", "st", NULL);
+	r = run_cli(NULL, "batch", "start", "st", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 	assert_int_equal(pthread_create(&th, NULL, sigterm_after, &k), 0);
-	r = run_cli("serve", "--tick", "50ms", NULL);
+	r = run_cli(NULL, "serve", "--tick", "50ms", NULL);
 	pthread_join(th, NULL);
 	EXPECT_RC(r, 0, "serve: stopping: nothing new starts");
 	assert_contains(r.err, "serve: stopped\n");
@@ -689,7 +570,7 @@ static void test_serve_sigterm(void **state)
 	got_free(&g);
 
 	ann.slow_ms = 0;
-	r = run_cli("serve", "--once", "--tick", "20ms", NULL);
+	r = run_cli(NULL, "serve", "--once", "--tick", "20ms", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 	expect_user("ann@example.org", "Synced");
@@ -705,24 +586,24 @@ static void test_help(void **state)
 	struct run r;
 
 	(void)state;
-	r = run_cli("serve", "--help", NULL);
+	r = run_cli(NULL, "serve", "--help", NULL);
 	EXPECT_RC(r, 0, NULL);
 	assert_contains(r.out, "usage: mailferry serve [--once]");
 	assert_contains(r.out, "the web\nadmin center and the REST API come later");
 	run_free(&r);
-	r = run_cli("batch", "complete", "--help", NULL);
+	r = run_cli(NULL, "batch", "complete", "--help", NULL);
 	EXPECT_RC(r, 0, NULL);
 	assert_contains(r.out, "--wait");
 	run_free(&r);
-	r = run_cli("batch", "new", "--help", NULL);
+	r = run_cli(NULL, "batch", "new", "--help", NULL);
 	assert_contains(r.out, "--incremental-interval");
 	assert_contains(r.out, "--sync-deletes");
 	assert_contains(r.out, "--auto-complete");
 	run_free(&r);
-	r = run_cli("help", "Set-MigrationBatch", NULL);
+	r = run_cli(NULL, "help", "Set-MigrationBatch", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
-	r = run_cli("help", "Complete-MigrationBatch", NULL);
+	r = run_cli(NULL, "help", "Complete-MigrationBatch", NULL);
 	EXPECT_RC(r, 0, NULL);
 	run_free(&r);
 }
@@ -731,13 +612,15 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_and_cmdlets),
-		cmocka_unit_test_setup_teardown(test_batch_set, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_start_queues_for_serve, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_complete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_auto_complete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_start_wait_incremental, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_serve_sigterm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_set, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_start_queues_for_serve, setup,
+						cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_complete, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_auto_complete, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_start_wait_incremental, setup,
+						cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_serve_sigterm, setup, cli_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_help, setup, cli_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,70 +72,11 @@ static void test_create_folder(void **state)
 
 /* ---- appends ---------------------------------------------------------------------------- */
 
-struct outcome {
-	size_t n;
-	uint64_t token[8];
-	int rc[8];
-	uint32_t uidvalidity[8], uid[8];
-	char msg[8][128];
-};
-
-static void on_done(void *ctx, uint64_t token, int rc, const struct mbx_appended *out,
-		    const struct mf_error *err)
-{
-	struct outcome *o = ctx;
-	size_t i = o->n++;
-
-	o->token[i] = token;
-	o->rc[i] = rc;
-	if (rc == 0) {
-		assert_non_null(out);
-		o->uidvalidity[i] = out->uidvalidity;
-		o->uid[i] = out->uid;
-		snprintf(o->msg[i], sizeof(o->msg[i]), "%s", out->warning ? out->warning : "");
-	} else {
-		assert_non_null(err);
-		snprintf(o->msg[i], sizeof(o->msg[i]), "%s", err->msg);
-	}
-}
-
-/* Append data (in two pieces) as one message. */
-static int append(struct mbx *m, const char *folder, uint32_t flags, char **kw, size_t nkw,
-		  time_t date, const char *data, uint64_t token, struct mf_error *err)
-{
-	struct mbx_msg_info info = { 0 };
-	struct mbx_append *ap;
-	size_t len = strlen(data), half = len / 2;
-	int rc;
-
-	info.size = len;
-	info.flags = flags;
-	info.keywords = kw;
-	info.keyword_count = nkw;
-	info.internaldate = date;
-	info.tz_offset_min = -420;
-	rc = m->drv->append_begin(m, folder, &info, token, &ap, err);
-	if (rc < 0)
-		return rc;
-	rc = m->drv->append_data(ap, data, half, err);
-	if (rc == 0)
-		rc = m->drv->append_data(ap, data + half, len - half, err);
-	if (rc == 0)
-		return m->drv->append_end(ap, err);
-	m->drv->append_abort(ap);
-	return rc;
-}
-
-#define LIST_SLASH                                                    \
-	"C:A2 LIST \"\" \"*\"", "C:A3 LSUB \"\" \"*\"",               \
-	"S:* LIST () \"/\" INBOX\r\n* LIST () \"/\" Work\r\nA2 OK done", \
-	"S:A3 OK done"
-
 static void test_append_literal_plus(void **state)
 {
 	static const char *const script[] = {
 		FAKE_LOGIN("LITERAL+ UIDPLUS"),
-		LIST_SLASH,
+		FAKE_LIST_SLASH,
 		/* Everything is sent before any answer. */
 		"C:A4 APPEND INBOX (\\Seen \\Flagged $Label1) \"07-Jul-1996 02:44:25 -0700\" {12+}",
 		"C:Hello World!",
@@ -152,19 +93,19 @@ static void test_append_literal_plus(void **state)
 		NULL,
 	};
 	char *kw[] = { "$Label1", "bad word" };
-	struct outcome o = { 0 };
+	struct fake_outcome o = { 0 };
 	struct mf_error err = { 0 };
 	struct fake f;
 	struct mbx *m = fake_open(&f, script);
 	time_t date = 836732665; /* 1996-07-07 09:44:25 UTC */
 
 	(void)state;
-	m->drv->set_append_done(m, on_done, &o);
-	assert_int_equal(append(m, "INBOX", MBX_SEEN | MBX_FLAGGED, kw, 2, date, "Hello World!",
-				1, &err), 0);
-	assert_int_equal(append(m, "Work", 0, NULL, 0, date, "Subject: x\r\n\r\nbody", 2, &err),
-			 0);
-	assert_int_equal(append(m, "Work/Sub Dir", 0, NULL, 0, 0, "abc", 3, &err), 0);
+	m->drv->set_append_done(m, fake_on_done, &o);
+	assert_int_equal(fake_append(m, "INBOX", MBX_SEEN | MBX_FLAGGED, kw, 2, date,
+				     "Hello World!", 1, &err), 0);
+	assert_int_equal(fake_append(m, "Work", 0, NULL, 0, date, "Subject: x\r\n\r\nbody", 2,
+				     &err), 0);
+	assert_int_equal(fake_append(m, "Work/Sub Dir", 0, NULL, 0, 0, "abc", 3, &err), 0);
 	assert_int_equal(m->drv->append_flush(m, &err), 0);
 	assert_int_equal(o.n, 3);
 	assert_int_equal(o.token[0], 1);
@@ -184,7 +125,7 @@ static void test_append_sync_literal(void **state)
 {
 	static const char *const script[] = {
 		FAKE_LOGIN("UIDPLUS APPENDLIMIT=100"),
-		LIST_SLASH,
+		FAKE_LIST_SLASH,
 		"C:A4 APPEND INBOX () {12}",
 		/* Not a byte of the literal before "+". */
 		"Q:200",
@@ -201,21 +142,21 @@ static void test_append_sync_literal(void **state)
 		FAKE_LOGOUT("A7"),
 		NULL,
 	};
-	struct outcome o = { 0 };
+	struct fake_outcome o = { 0 };
 	struct mf_error err = { 0 };
 	struct fake f;
 	struct mbx *m = fake_open(&f, script);
 	char big[200];
 
 	(void)state;
-	m->drv->set_append_done(m, on_done, &o);
-	assert_int_equal(append(m, "INBOX", 0, NULL, 0, 0, "Hello World!", 1, &err), 0);
-	assert_int_equal(append(m, "INBOX", 0, NULL, 0, 0, "12345", 2, &err), 0);
-	assert_int_equal(append(m, "INBOX", 0, NULL, 0, 0, "abc", 3, &err), 0);
+	m->drv->set_append_done(m, fake_on_done, &o);
+	assert_int_equal(fake_append(m, "INBOX", 0, NULL, 0, 0, "Hello World!", 1, &err), 0);
+	assert_int_equal(fake_append(m, "INBOX", 0, NULL, 0, 0, "12345", 2, &err), 0);
+	assert_int_equal(fake_append(m, "INBOX", 0, NULL, 0, 0, "abc", 3, &err), 0);
 	/* Beyond APPENDLIMIT: refused at once, nothing sent, no report. */
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	assert_int_equal(append(m, "INBOX", 0, NULL, 0, 0, big, 4, &err), MF_ELIMIT);
+	assert_int_equal(fake_append(m, "INBOX", 0, NULL, 0, 0, big, 4, &err), MF_ELIMIT);
 	assert_string_equal(err.msg, "message of 199 bytes exceeds the server's APPENDLIMIT of 100");
 	assert_int_equal(m->drv->append_flush(m, &err), 0);
 	assert_int_equal(o.n, 3);
@@ -244,7 +185,7 @@ static void test_append_large(void **state)
 	char *fill;
 	const char *script[] = {
 		FAKE_LOGIN("LITERAL+"),
-		LIST_SLASH,
+		FAKE_LIST_SLASH,
 		"C:A4 APPEND INBOX () {3+}", "C:abc",
 		NULL, /* filler */
 		"S:A4 OK done",
@@ -253,7 +194,7 @@ static void test_append_large(void **state)
 		FAKE_LOGOUT("A6"),
 		NULL,
 	};
-	struct outcome o = { 0 };
+	struct fake_outcome o = { 0 };
 	struct mbx_msg_info info = { .size = LARGE_SIZE };
 	struct mf_error err = { 0 };
 	struct mbx_append *ap;
@@ -276,8 +217,8 @@ static void test_append_large(void **state)
 	}
 	memset(chunk, 'x', 65536);
 	m = fake_open(&f, script);
-	m->drv->set_append_done(m, on_done, &o);
-	assert_int_equal(append(m, "INBOX", 0, NULL, 0, 0, "abc", 1, &err), 0);
+	m->drv->set_append_done(m, fake_on_done, &o);
+	assert_int_equal(fake_append(m, "INBOX", 0, NULL, 0, 0, "abc", 1, &err), 0);
 	assert_int_equal(m->drv->append_begin(m, "INBOX", &info, 2, &ap, &err), 0);
 	for (uint32_t left = LARGE_SIZE; left > 0;) {
 		uint32_t n = left < 65536 ? left : 65536;
@@ -301,7 +242,7 @@ static void test_append_abort(void **state)
 {
 	static const char *const script[] = {
 		FAKE_LOGIN("LITERAL+"),
-		LIST_SLASH,
+		FAKE_LIST_SLASH,
 		"C:A4 APPEND INBOX () {3+}", "C:abc",
 		"S:A4 OK done",
 		"C:A5 APPEND INBOX () {5+}",
@@ -309,7 +250,7 @@ static void test_append_abort(void **state)
 		/* The connection is given up. */
 		NULL,
 	};
-	struct outcome o = { 0 };
+	struct fake_outcome o = { 0 };
 	struct mbx_msg_info info = { .size = 5 };
 	struct mf_error err = { 0 };
 	struct mbx_append *ap;
@@ -317,8 +258,8 @@ static void test_append_abort(void **state)
 	struct mbx *m = fake_open(&f, script);
 
 	(void)state;
-	m->drv->set_append_done(m, on_done, &o);
-	assert_int_equal(append(m, "INBOX", 0, NULL, 0, 0, "abc", 1, &err), 0);
+	m->drv->set_append_done(m, fake_on_done, &o);
+	assert_int_equal(fake_append(m, "INBOX", 0, NULL, 0, 0, "abc", 1, &err), 0);
 	assert_int_equal(m->drv->append_flush(m, &err), 0);
 	assert_int_equal(m->drv->append_begin(m, "INBOX", &info, 2, &ap, &err), 0);
 	assert_int_equal(m->drv->append_data(ap, "ab", 2, &err), 0);
@@ -328,7 +269,7 @@ static void test_append_abort(void **state)
 	 * a message is never reported while its append is open). */
 	assert_int_equal(o.n, 1);
 	assert_int_equal(m->drv->append_flush(m, &err), 0);
-	assert_int_equal(append(m, "INBOX", 0, NULL, 0, 0, "abc", 3, &err), MF_ECLOSED);
+	assert_int_equal(fake_append(m, "INBOX", 0, NULL, 0, 0, "abc", 3, &err), MF_ECLOSED);
 	assert_int_equal(o.n, 1);
 	assert_int_equal(m->drv->append_begin(m, "INBOX", &info, 4, &ap, &err), 0);
 	assert_int_equal(m->drv->append_end(ap, &err), MF_EPROTO);

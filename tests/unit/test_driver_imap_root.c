@@ -9,16 +9,12 @@
 static struct mbx *open_root(struct fake *f, const char *const *script, const char *root)
 {
 	struct imap_mbx_opts o;
-	struct mf_error err = { 0 };
-	struct mbx *m = NULL;
 
 	fake_listen(f, script);
 	fake_opts(f, &o);
 	o.user = "admin";
 	o.user_root = root;
-	if (imap_mbx_open(&o, &m, &err) != 0)
-		fail_msg("imap_mbx_open: %s", err.msg);
-	return m;
+	return fake_mbx_open(&o);
 }
 
 #define ADMIN_LOGIN(caps)                                           \
