@@ -387,6 +387,9 @@ class Mailferry(Tool):
                     "--port", dst_port, "--security", "none", "--admin-user", MASTER[0],
                     "--password-stdin", stdin=pw)
             args += ["--target", "dst"]
+        # BENCH_MF_CONNECTIONS: connections per user (default: mailferry's).
+        if os.environ.get("BENCH_MF_CONNECTIONS"):
+            args += ["--connections-per-user", os.environ["BENCH_MF_CONNECTIONS"]]
         self.mf(*args)
         self.argv = [self.ctx.mailferry, "batch", "start", "bench", "--wait"]
 

@@ -107,6 +107,7 @@ struct cli_batch_args {
 	bool auto_start;
 	bool wait;                    /* batch start / complete --wait */
 	long long incremental_interval; /* seconds, 0 = not given */
+	int connections_per_user;     /* 1..16, 0 = not given */
 	enum cli_tri sync_deletes;    /* --[no-]sync-deletes */
 	enum cli_tri auto_complete;   /* --[no-]auto-complete */
 	long long start_after;        /* unix time; 0 = not given, -1 = none */

@@ -36,6 +36,8 @@ void cli_batch_apply_options(const struct cli_opts *o, struct store_batch_option
 								: a->large_item_limit;
 	if (a->incremental_interval > 0)
 		opt->incremental_interval = a->incremental_interval;
+	if (a->connections_per_user > 0)
+		opt->connections_per_user = a->connections_per_user;
 	if (a->sync_deletes != CLI_TRI_UNSET)
 		opt->sync_deletes = a->sync_deletes == CLI_TRI_ON;
 	if (a->auto_complete != CLI_TRI_UNSET)
@@ -77,6 +79,8 @@ static char *describe(const struct cli_batch_args *a)
 		cli_fmt_duration(a->incremental_interval, d);
 		buf_printf(&b, ", --incremental-interval %s", d);
 	}
+	if (a->connections_per_user > 0)
+		buf_printf(&b, ", --connections-per-user %d", a->connections_per_user);
 	if (a->sync_deletes != CLI_TRI_UNSET)
 		buf_puts(&b, a->sync_deletes == CLI_TRI_ON ? ", --sync-deletes"
 							    : ", --no-sync-deletes");

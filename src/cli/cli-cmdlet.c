@@ -152,6 +152,7 @@ static const struct cmdlet_param cmdlet_params[] = {
 	{ "IncludeFolders", P_LIST, "--include-folder", NULL, NULL, CL(CL_BATCH_NEW) },
 	{ "BadItemLimit", P_VALUE, "--bad-item-limit", NULL, NULL, CL_BATCH_OPT },
 	{ "LargeItemLimit", P_VALUE, "--large-item-limit", NULL, NULL, CL_BATCH_OPT },
+	{ "ConnectionsPerUser", P_VALUE, "--connections-per-user", NULL, NULL, CL_BATCH_OPT },
 	{ "AutoComplete", P_SWITCH, "--auto-complete", "--no-auto-complete", NULL, CL_BATCH_OPT },
 	{ "StartAfter", P_VALUE, "--start-after", NULL, NULL, CL_BATCH_OPT },
 	{ "CompleteAfter", P_VALUE, "--complete-after", NULL, NULL, CL_BATCH_OPT },

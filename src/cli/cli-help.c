@@ -179,6 +179,9 @@ static const struct help_entry help_entries[] = {
 	  "                            unlimited)\n"
 	  "  --large-item-limit N      messages too large for the target (default 0)\n"
 	  "  --max-message-size SIZE   skip larger messages (bytes, or with K, M, G)\n"
+	  "  --connections-per-user N  source and target connections per user, each\n"
+	  "                            copying other folders at the same time (1-16,\n"
+	  "                            default 1; fewer when a server refuses more)\n"
 	  "  --received-after DATE     only messages received on or after DATE\n"
 	  "                            (YYYY-MM-DD or RFC 3339)\n"
 	  "  --auto-start              then run it, as 'batch start NAME --wait'\n"
@@ -212,6 +215,7 @@ static const struct help_entry help_entries[] = {
 	  "  --complete-after TIME     'mailferry serve' completes it then (once synced)\n"
 	  "                            TIME: now, YYYY-MM-DD (midnight UTC) or RFC 3339\n"
 	  "                            (2024-07-01T19:00:00+02:00)\n"
+	  "  --connections-per-user N  as for 'batch new'\n"
 	  "  --bad-item-limit N, --large-item-limit N   as for 'batch new'; raising one\n"
 	  "                            and starting the batch again lets failed users on\n"
 	  "  --start-after none, --complete-after none  remove a schedule\n",

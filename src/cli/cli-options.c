@@ -82,6 +82,7 @@ static const struct cli_option cli_options[] = {
 	  0, 0 },
 	{ "incremental-interval", 0, O_INCREMENTAL_INTERVAL, ARG_STR, false, CMDS_BATCH_OPT, 0,
 	  0 },
+	{ "connections-per-user", 0, O_CONNECTIONS, ARG_NUM, false, CMDS_BATCH_OPT, 1, 16 },
 	{ "sync-deletes", 0, O_SYNC_DELETES, ARG_NONE, false, CMDS_BATCH_OPT, 0, 0 },
 	{ "no-sync-deletes", 0, O_NO_SYNC_DELETES, ARG_NONE, false, CMDS_BATCH_OPT, 0, 0 },
 	{ "auto-complete", 0, O_AUTO_COMPLETE, ARG_NONE, false, CMDS_BATCH_OPT, 0, 0 },
@@ -164,6 +165,7 @@ static int apply_run_option(struct cli_opts *o, enum opt_id id, const char *labe
 		rc = cli_parse_duration(label, value, MS_SECOND, 365 * MS_DAY, &ms, err);
 		b->incremental_interval = ms / MS_SECOND;
 		break;
+	case O_CONNECTIONS: b->connections_per_user = num; break;
 	case O_SYNC_DELETES: b->sync_deletes = CLI_TRI_ON; break;
 	case O_NO_SYNC_DELETES: b->sync_deletes = CLI_TRI_OFF; break;
 	case O_AUTO_COMPLETE: b->auto_complete = CLI_TRI_ON; break;

@@ -145,6 +145,10 @@ json_t *cli_batch_json(const struct store_batch *b, const int64_t counts[STORE_U
 	json_object_set_new(o, "AutoStart", json_boolean(b->opt.auto_start));
 	json_object_set_new(o, "AutoComplete", json_boolean(b->opt.auto_complete));
 	json_object_set_new(o, "SyncDeletes", json_boolean(b->opt.sync_deletes));
+	json_object_set_new(o, "ConnectionsPerUser",
+			    json_integer(b->opt.connections_per_user > 0
+					     ? b->opt.connections_per_user
+					     : ENGINE_LANES_DEFAULT));
 	json_object_set_new(o, "IncrementalSyncInterval",
 			    json_integer(b->opt.incremental_interval > 0
 					     ? b->opt.incremental_interval

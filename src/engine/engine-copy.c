@@ -207,7 +207,7 @@ static void engine_confirmed(struct engine_job *job, struct engine_msg *m,
 	memcpy(c->sha256, m->sha_hex, sizeof(c->sha256));
 	c->flags = m->flags;
 	m->flags = NULL;
-	job->u.stats.synced_items++;
+	engine_count(job, 1, 0);
 	if (out != NULL && out->warning != NULL)
 		engine_event(job, STORE_EVENT_WARNING, "%s, UID %u: %s",
 			     job->plan.folders[m->folder].source, m->uid, out->warning);
@@ -343,7 +343,7 @@ static int engine_uid_cmp(const void *a, const void *b)
 /* Whether the sink should stop the fetch now: stop, fatal, lost target. */
 static int engine_sink_halt(struct engine_job *job, struct mf_error *err)
 {
-	if (atomic_load(&job->run->stop))
+	if (atomic_load(&job->run->stop) || engine_lane_halted(job))
 		job->stopping = true;
 	if (job->stopping)
 		return mf_error_set(err, MF_EBUSY, "the batch is stopping");
@@ -437,7 +437,7 @@ static int engine_sink_data(void *ctx, const void *data, size_t len, struct mf_e
 	rc = f->job->tgt->drv->append_data(m->ap, data, len, &e);
 	if (rc != 0)
 		return engine_sink_fail(f, rc, &e, err);
-	f->job->u.stats.bytes_transferred += (int64_t)len;
+	engine_count(f->job, 0, (int64_t)len);
 	engine_tick(f->job);
 	return 0;
 }
@@ -566,6 +566,7 @@ static int engine_chunk(struct engine_job *job, size_t fi, size_t n, struct mf_e
 			*err = job->fatal_err;
 		return rc;
 	}
+	t->started = true;
 	rc = engine_fetch_append(job, fi, t->uids + t->pos, n, names, err);
 	if (rc == 0)
 		t->pos += n;
@@ -622,7 +623,7 @@ int engine_folder_copy(struct engine_job *job, size_t fi, struct mf_error *err)
 	while (rc == 0 && t->pos < t->count) {
 		size_t n = t->count - t->pos < chunk ? t->count - t->pos : chunk;
 
-		if (atomic_load(&job->run->stop))
+		if (atomic_load(&job->run->stop) || engine_lane_halted(job))
 			job->stopping = true;
 		if (job->stopping || job->fatal_rc != 0)
 			break;

@@ -10,6 +10,8 @@
  *                    item limits; settling leftover intents;
  *   engine-copy.c    one folder's copy: intents, the fetch -> append
  *                    stream, the target's reports;
+ *   engine-lanes.c   a user's folders copied in parallel over several
+ *                    source and target connections ("lanes");
  *   engine-open.c    credentials and the default opener, backoff;
  *   engine-stats.c   statistics, rate, progress, buffered store writes;
  *   engine-folders.c filters and the folder plan;
@@ -109,6 +111,8 @@ struct engine_todo {
 	bool scanned; /* listed (totals counted) */
 	bool rescan;  /* list again before going on (after a reconnect) */
 	bool created; /* created on the target */
+	bool started; /* intents written for some of it (listed again
+		       * after a reconnect) */
 	bool done;
 };
 
@@ -126,8 +130,17 @@ struct engine_rate {
 	size_t n, head;
 };
 
+struct engine_lanes; /* engine-lanes.c */
+
+/* A user's job; while its folders are copied over several connections,
+ * each lane is a job of its own (engine-lanes.c) whose `lanes` names the
+ * user's job, which holds what the lanes share: the statistics, the
+ * skipped items and their counts, the failure that ends the user, the
+ * rate and the progress times. The functions below that touch those go
+ * through engine_user_of() under engine_user_lock(). */
 struct engine_job {
 	struct engine_run *run; /* foreign */
+	struct engine_lanes *lanes; /* foreign; NULL: not a lane */
 	struct store *st;	/* foreign: the worker's handle */
 	struct store_user u;	/* owned copy; u.stats is kept current */
 	struct mbx *src, *tgt;	/* owned; NULL when closed */
@@ -166,6 +179,8 @@ struct engine_job {
 	bool warned_flags; /* "cannot change flags on this target" said */
 	int reconnects;
 	int throttles;
+	int lanes_max; /* > 0: connections per side that worked (a server
+			* refused more); no more are tried this run */
 	int64_t flag_changes, deletions; /* applied to the target this run */
 	struct engine_rate rate;
 	int64_t last_progress_ms, last_stats_ms;
@@ -173,6 +188,37 @@ struct engine_job {
 
 /* engine-user.c: run the claimed user u (moved into the job) to its end. */
 void engine_user_run(struct engine_run *run, struct store *st, struct store_user *u);
+/* Copy plan folder i, check that nothing listed was left behind and
+ * record the folder as done. 0; or a connection code with err (retry);
+ * job->fatal_rc / job->stopping say when the user ends. */
+int engine_folder_run(struct engine_job *job, size_t i, struct mf_error *err);
+/* Name the folder being copied in the statistics (NULL: none). */
+void engine_set_folder(struct engine_job *job, const char *folder);
+
+/* engine-lanes.c */
+/* Copy every planned folder not done yet, over as many lanes as the batch
+ * asks for (and the servers accept) when there are several folders to
+ * copy; folder by folder on the job's own connections otherwise. 0 when
+ * all are done or the job stops or fails (job->stopping, job->fatal_rc);
+ * or the first connection-level failure of a lane, with err (the job's
+ * connections are then closed or still open; every lane is over). */
+int engine_copy_folders(struct engine_job *job, struct mf_error *err);
+/* The plan folders not done yet (without containers), largest first by
+ * the bytes their listing left to copy, then in plan order: the order
+ * lanes take them in. *with_work_r counts those with messages to copy.
+ * malloc'd. */
+size_t *engine_queue_build(struct engine_job *job, size_t *n_r, size_t *with_work_r);
+/* The user's job of a lane, or job itself. */
+struct engine_job *engine_user_of(struct engine_job *job);
+/* Lock what a user's lanes share (no-op outside lanes; recursive). */
+void engine_user_lock(struct engine_job *job);
+void engine_user_unlock(struct engine_job *job);
+/* Whether the user's other lanes asked this one to stop (a failure). */
+bool engine_lane_halted(const struct engine_job *job);
+/* Ask every lane of job's user to stop (no-op outside lanes). */
+void engine_lanes_halt(struct engine_job *job);
+/* Add to the user's statistics. */
+void engine_count(struct engine_job *job, int64_t synced, int64_t bytes);
 
 /* engine-reconcile.c */
 /* Settle the intents left by an earlier run or a lost connection against
@@ -260,7 +306,7 @@ int engine_folder_scan(struct engine_job *job, size_t i, struct mf_error *err);
 int engine_scan_list(struct engine_job *job, size_t fi, uint32_t from_uid, bool first,
 		     uint32_t *listed_r, struct mf_error *err);
 /* Whether (source folder, uid) is a recorded skipped item. */
-bool engine_skipped_has(const struct engine_job *job, const char *folder, uint32_t uid);
+bool engine_skipped_has(struct engine_job *job, const char *folder, uint32_t uid);
 /* Record a skipped item of plan folder fi (in: uid, date, subject, size,
  * reason, kind; forgetting its intent when forget), count it and apply
  * BadItemLimit / LargeItemLimit (job->fatal_rc when exceeded). */

@@ -32,12 +32,17 @@ static int engine_skipkey_cmp(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-bool engine_skipped_has(const struct engine_job *job, const char *folder, uint32_t uid)
+bool engine_skipped_has(struct engine_job *job, const char *folder, uint32_t uid)
 {
 	struct engine_skipkey key = {(char *)folder, uid};
+	struct engine_job *uj = engine_user_of(job);
+	bool has;
 
-	return job->nskipped > 0 &&
-	       bsearch(&key, job->skipped, job->nskipped, sizeof(key), engine_skipkey_cmp) != NULL;
+	engine_user_lock(job);
+	has = uj->nskipped > 0 &&
+	      bsearch(&key, uj->skipped, uj->nskipped, sizeof(key), engine_skipkey_cmp) != NULL;
+	engine_user_unlock(job);
+	return has;
 }
 
 static void engine_skipped_insert(struct engine_job *job, const char *folder, uint32_t uid)
@@ -74,11 +79,13 @@ int engine_skipped_load(struct engine_job *job, struct mf_error *err)
 	return 0;
 }
 
+/* Under engine_user_lock(). */
 static void engine_limit_check(struct engine_job *job, enum store_skip_kind kind)
 {
 	const struct store_batch_options *o = &job->run->batch.opt;
+	const struct engine_job *uj = engine_user_of(job);
 	int64_t limit = kind == STORE_SKIP_LARGE ? o->large_item_limit : o->bad_item_limit;
-	int64_t n = kind == STORE_SKIP_LARGE ? job->nlarge : job->nbad;
+	int64_t n = kind == STORE_SKIP_LARGE ? uj->nlarge : uj->nbad;
 	struct mf_error e;
 
 	if (limit < 0 || n <= limit)
@@ -97,6 +104,7 @@ void engine_skip(struct engine_job *job, size_t fi, const struct store_skipped *
 {
 	struct engine_todo *t = &job->todo[fi];
 	struct store_skipped s = *in;
+	struct engine_job *uj;
 	struct mf_error e = {0, ""};
 	int rc;
 
@@ -118,15 +126,20 @@ void engine_skip(struct engine_job *job, size_t fi, const struct store_skipped *
 		engine_fatal(job, rc, &e);
 		return;
 	}
-	engine_skipped_insert(job, s.folder, (uint32_t)s.uid);
-	if (s.kind == STORE_SKIP_LARGE)
-		job->nlarge++;
-	else
-		job->nbad++;
-	job->u.stats.skipped_items++;
 	engine_event(job, STORE_EVENT_WARNING, "skipped a message in %s (UID %lld, %lld bytes): %s",
 		     s.folder, (long long)s.uid, (long long)s.size, s.reason);
+	/* The skipped items and the limits are the user's, whichever lane
+	 * skipped it. */
+	uj = engine_user_of(job);
+	engine_user_lock(job);
+	engine_skipped_insert(uj, s.folder, (uint32_t)s.uid);
+	if (s.kind == STORE_SKIP_LARGE)
+		uj->nlarge++;
+	else
+		uj->nbad++;
+	uj->u.stats.skipped_items++;
 	engine_limit_check(job, s.kind);
+	engine_user_unlock(job);
 }
 
 /* ---- listing ----------------------------------------------------------------------------- */

@@ -59,6 +59,8 @@ int engine_percent(const struct store_user_stats *s, enum store_user_status stat
 
 int engine_fatal(struct engine_job *job, int rc, const struct mf_error *err)
 {
+	struct engine_job *uj = engine_user_of(job);
+
 	if (job->fatal_rc == 0) {
 		job->fatal_rc = rc != 0 ? rc : MF_EIO;
 		if (err != NULL && err->msg[0] != '\0')
@@ -66,6 +68,16 @@ int engine_fatal(struct engine_job *job, int rc, const struct mf_error *err)
 		else
 			mf_error_set(&job->fatal_err, job->fatal_rc, "failed (%s)",
 				     mf_errcode_name(job->fatal_rc));
+	}
+	/* A lane's failure is the user's, and stops the other lanes. */
+	if (uj != job) {
+		engine_user_lock(job);
+		if (uj->fatal_rc == 0) {
+			uj->fatal_rc = job->fatal_rc;
+			uj->fatal_err = job->fatal_err;
+		}
+		engine_user_unlock(job);
+		engine_lanes_halt(job);
 	}
 	return job->fatal_rc;
 }
@@ -103,6 +115,27 @@ static void engine_pending_clear(struct engine_job *job)
 	job->nconfirms = job->nforgets = 0;
 }
 
+/* The user's statistics, as they are now (a lane writes a copy taken
+ * under the user's lock). */
+static int engine_stats_write(struct engine_job *job, struct mf_error *err)
+{
+	struct engine_job *uj = engine_user_of(job);
+	struct store_user_stats s;
+	int rc;
+
+	if (uj == job)
+		return store_user_update_stats(job->st, job->u.id, &job->u.stats, err);
+	engine_user_lock(job);
+	s = uj->u.stats;
+	s.current_folder = s.current_folder != NULL ? xstrdup(s.current_folder) : NULL;
+	s.last_error = s.last_error != NULL ? xstrdup(s.last_error) : NULL;
+	engine_user_unlock(job);
+	rc = store_user_update_stats(job->st, job->u.id, &s, err);
+	free(s.current_folder);
+	free(s.last_error);
+	return rc;
+}
+
 int engine_flush_intents(struct engine_job *job, bool stats, const struct engine_todo *t,
 			 size_t pos, size_t n, char *const *names)
 {
@@ -137,7 +170,7 @@ int engine_flush_intents(struct engine_job *job, bool stats, const struct engine
 		rc = store_msgmap_put_intent(job->st, &m, &err);
 	}
 	if (rc == 0 && stats)
-		rc = store_user_update_stats(job->st, job->u.id, &job->u.stats, &err);
+		rc = engine_stats_write(job, &err);
 	if (rc == 0)
 		rc = store_commit(job->st, &err);
 	else
@@ -161,7 +194,8 @@ int engine_flush(struct engine_job *job, bool stats)
 
 void engine_progress_fill(struct engine_job *job, struct engine_progress *p)
 {
-	const struct store_user_stats *s = &job->u.stats;
+	struct engine_job *uj = engine_user_of(job);
+	const struct store_user_stats *s = &uj->u.stats;
 
 	memset(p, 0, sizeof(*p));
 	p->batch_name = job->run->batch.name;
@@ -173,7 +207,7 @@ void engine_progress_fill(struct engine_job *job, struct engine_progress *p)
 	p->total_bytes = s->total_bytes;
 	p->bytes_transferred = s->bytes_transferred;
 	p->percent = engine_percent(s, job->u.status);
-	p->rate = engine_rate_get(&job->rate);
+	p->rate = engine_rate_get(&uj->rate);
 	p->current_folder = s->current_folder;
 }
 
@@ -185,23 +219,48 @@ void engine_progress_emit(struct engine_job *job, bool started)
 	job->last_progress_ms = mf_now_ms();
 	if (cb == NULL || (started ? cb->user_started == NULL : cb->user_progress == NULL))
 		return;
+	/* Held through the callback: p points into the user's statistics,
+	 * which another lane may change meanwhile. */
+	engine_user_lock(job);
 	engine_progress_fill(job, &p);
 	if (started)
 		cb->user_started(cb->ctx, &p);
 	else
 		cb->user_progress(cb->ctx, &p);
+	engine_user_unlock(job);
 }
 
 void engine_tick(struct engine_job *job)
 {
 	const struct engine_opts *o = &job->run->o;
+	struct engine_job *uj = engine_user_of(job);
 	int64_t now = mf_now_ms();
+	bool stats, progress;
 
-	engine_rate_add(&job->rate, now, job->u.stats.bytes_transferred);
-	if (now - job->last_stats_ms >= o->stats_interval_ms)
+	/* The times are the user's: lanes take turns, not N times as often. */
+	engine_user_lock(job);
+	engine_rate_add(&uj->rate, now, uj->u.stats.bytes_transferred);
+	stats = now - uj->last_stats_ms >= o->stats_interval_ms;
+	progress = o->progress != NULL && now - uj->last_progress_ms >= o->progress_interval_ms;
+	if (uj != job && stats)
+		uj->last_stats_ms = now;
+	if (uj != job && progress)
+		uj->last_progress_ms = now;
+	engine_user_unlock(job);
+	if (stats)
 		engine_flush(job, true);
 	else if (job->nconfirms > 0 && now - job->last_flush_ms >= ENGINE_CONFIRM_MS)
 		engine_flush(job, false);
-	if (o->progress != NULL && now - job->last_progress_ms >= o->progress_interval_ms)
+	if (progress)
 		engine_progress_emit(job, false);
+}
+
+void engine_count(struct engine_job *job, int64_t synced, int64_t bytes)
+{
+	struct engine_job *uj = engine_user_of(job);
+
+	engine_user_lock(job);
+	uj->u.stats.synced_items += synced;
+	uj->u.stats.bytes_transferred += bytes;
+	engine_user_unlock(job);
 }

@@ -6,8 +6,9 @@
  * source folders and plan them (engine-folders.h), recovering renamed
  * folders; create the target folders; list every planned folder against
  * the message map (totals first, so the percentage means something from
- * the start; incrementally for a synced user); copy folder after folder
- * (engine-copy.c). A failure to connect before anything was opened sends
+ * the start; incrementally for a synced user); copy the folders
+ * (engine-copy.c), over several connections when the batch allows
+ * (engine-lanes.c). A failure to connect before anything was opened sends
  * the user back to its queue with a backoff (engine.h); a failure later is
  * retried by reconnecting (the folder is listed again and resumes from the
  * message map) within the reconnect or throttle budget (engine-retry.c).
@@ -30,10 +31,14 @@ static void engine_close(struct engine_job *job)
 	engine_inflight_drop(job);
 }
 
-static void engine_set_folder(struct engine_job *job, const char *folder)
+void engine_set_folder(struct engine_job *job, const char *folder)
 {
-	free(job->u.stats.current_folder);
-	job->u.stats.current_folder = folder != NULL ? xstrdup(folder) : NULL;
+	struct engine_job *uj = engine_user_of(job);
+
+	engine_user_lock(job);
+	free(uj->u.stats.current_folder);
+	uj->u.stats.current_folder = folder != NULL ? xstrdup(folder) : NULL;
+	engine_user_unlock(job);
 }
 
 static int engine_side_fail(int rc, enum engine_side side, struct mf_error *err)
@@ -249,23 +254,22 @@ static int engine_step(struct engine_job *job, struct mf_error *err)
 	if (rc != 0 || job->fatal_rc != 0)
 		return job->fatal_rc != 0 ? 0 : rc;
 	engine_progress_emit(job, false);
-	for (; job->folder_i < job->plan.count; job->folder_i++) {
-		size_t i = job->folder_i;
+	return engine_copy_folders(job, err);
+}
 
-		if (atomic_load(&job->run->stop) && !job->todo[i].done)
-			job->stopping = true;
-		if (job->stopping)
-			return 0;
-		engine_set_folder(job, job->plan.folders[i].source);
-		rc = engine_folder_copy(job, i, err);
-		if (rc != 0 || job->stopping || job->fatal_rc != 0)
-			return rc;
-		rc = engine_check_listed(job, i, err);
-		if (rc != 0 || job->fatal_rc != 0)
-			return rc;
-		engine_folder_done(job, i);
-		engine_progress_emit(job, false);
-	}
+int engine_folder_run(struct engine_job *job, size_t i, struct mf_error *err)
+{
+	int rc;
+
+	engine_set_folder(job, job->plan.folders[i].source);
+	rc = engine_folder_copy(job, i, err);
+	if (rc != 0 || job->stopping || job->fatal_rc != 0)
+		return rc;
+	rc = engine_check_listed(job, i, err);
+	if (rc != 0 || job->fatal_rc != 0)
+		return rc;
+	engine_folder_done(job, i);
+	engine_progress_emit(job, false);
 	return 0;
 }
 
@@ -326,11 +330,14 @@ static int engine_work(struct engine_job *job, struct mf_error *err)
 		job->conn_rc = 0;
 		job->need_settle = true;
 		/* Folders are created again (cheap when they exist: one may have
-		 * gone); the folder being copied is listed again. */
-		for (size_t i = 0; i < job->plan.count; i++)
-			job->todo[i].created = false;
-		if (job->folder_i < job->plan.count && job->todo[job->folder_i].scanned)
-			job->todo[job->folder_i].rescan = true;
+		 * gone); those being copied are listed again. */
+		for (size_t i = 0; i < job->plan.count; i++) {
+			struct engine_todo *t = &job->todo[i];
+
+			t->created = false;
+			if (t->scanned && !t->done && (t->started || i == job->folder_i))
+				t->rescan = true;
+		}
 	}
 }
 

@@ -252,6 +252,16 @@ int engine_open_default(const struct engine_account *a, struct mbx **m_r, struct
 
 /* ---- running a batch -------------------------------------------------- */
 
+/* A user's folders are copied over this many source and as many target
+ * connections at once (engine_opts.connections_per_user, the batch's
+ * connections_per_user); each folder by one connection at a time. The
+ * default stays 1 until tests/e2e/test_killnine.py's IMAP-target scenario
+ * passes with more: its kill points are placed by literal counts of one
+ * stream, and with 4 lanes its "points spread over the migration" check
+ * fails (no loss was shown; see docs/performance.md). */
+#define ENGINE_LANES_DEFAULT 1
+#define ENGINE_LANES_MAX 16
+
 /* Zero means "the default" for every number. */
 struct engine_opts {
 	const char *key_file;	  /* for the workers' store handles; NULL: default */
@@ -268,6 +278,10 @@ struct engine_opts {
 	int reconnect_delay_ms;	  /* before reconnect n: this * 2^(n-1) (capped,
 				   * jittered), default 1000 */
 	unsigned fetch_chunk;	  /* UIDs per fetch, default 100 */
+	int connections_per_user; /* source and target connections per user
+				   * (folders copied in parallel); 0: the
+				   * batch's, or ENGINE_LANES_DEFAULT; at most
+				   * ENGINE_LANES_MAX */
 	int stats_interval_ms;	  /* statistics to the store, default 2000 */
 	int progress_interval_ms; /* user_progress calls, default 500 */
 	int io_timeout_ms;	  /* IMAP I/O timeout, default 30000 */

@@ -46,7 +46,7 @@ int store_batch_status_parse(const char *name, enum store_batch_status *s_r)
 	" b.include_folders, b.bad_item_limit, b.large_item_limit, b.max_message_size,"            \
 	" b.received_after, b.auto_start, b.auto_complete, b.sync_deletes,"                        \
 	" b.incremental_interval, b.start_after, b.complete_after, b.last_error,"                  \
-	" b.created_at, b.started_at, b.completed_at, b.updated_at"                                \
+	" b.created_at, b.started_at, b.completed_at, b.updated_at, b.connections_per_user"        \
 	" FROM batches b JOIN endpoints s ON s.id = b.source_endpoint_id"                          \
 	" LEFT JOIN endpoints t ON t.id = b.target_endpoint_id"
 
@@ -97,6 +97,7 @@ static int store_batch_row(struct store *st, sqlite3_stmt *stmt, void *elem, str
 	b->started_at = sqlite3_column_int64(stmt, 19);
 	b->completed_at = sqlite3_column_int64(stmt, 20);
 	b->updated_at = sqlite3_column_int64(stmt, 21);
+	b->opt.connections_per_user = sqlite3_column_int64(stmt, 22);
 	return 0;
 }
 
@@ -110,6 +111,9 @@ static int store_batch_check(const struct store_batch *b, struct mf_error *err)
 	    o->large_item_limit < STORE_LIMIT_UNLIMITED)
 		return mf_error_set(err, MF_EINVAL,
 				    "an item limit must be 0 or more, or unlimited");
+	if (o->connections_per_user < 0 || o->connections_per_user > 16)
+		return mf_error_set(err, MF_EINVAL,
+				    "connections per user must be from 1 to 16");
 	if (o->max_message_size < 0 || o->incremental_interval < 0)
 		return mf_error_set(err, MF_EINVAL,
 				    "the message size limit and the incremental interval "
@@ -117,8 +121,8 @@ static int store_batch_check(const struct store_batch *b, struct mf_error *err)
 	return 0;
 }
 
-/* Bind status, options, last_error, started_at and completed_at to the 16
- * parameters from first on (the order of the INSERT and UPDATE below). */
+/* Bind status, options, last_error, started_at, completed_at and
+ * connections_per_user to the 17 parameters from first on (the order of the INSERT and UPDATE below). */
 static void store_batch_bind(sqlite3_stmt *stmt, int first, const struct store_batch *b)
 {
 	const struct store_batch_options *o = &b->opt;
@@ -140,6 +144,7 @@ static void store_batch_bind(sqlite3_stmt *stmt, int first, const struct store_b
 	store_sql_bind_text(stmt, i++, b->last_error);
 	store_sql_bind_opt64(stmt, i++, b->started_at);
 	store_sql_bind_opt64(stmt, i++, b->completed_at);
+	sqlite3_bind_int64(stmt, i++, o->connections_per_user);
 }
 
 static int store_batch_insert_row(struct store *st, struct store_batch *b, int64_t source_id,
@@ -155,9 +160,10 @@ static int store_batch_insert_row(struct store *st, struct store_batch *b, int64
 			      " include_folders, bad_item_limit, large_item_limit,"
 			      " max_message_size, received_after, auto_start, auto_complete,"
 			      " sync_deletes, incremental_interval, start_after,"
-			      " complete_after, last_error, started_at, completed_at)"
+			      " complete_after, last_error, started_at, completed_at,"
+			      " connections_per_user)"
 			      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-			      " ?) RETURNING id",
+			      " ?, ?) RETURNING id",
 			      &stmt, "add a batch", err);
 	if (rc != 0)
 		return rc;
@@ -336,14 +342,14 @@ int store_batch_update(struct store *st, const struct store_batch *b, struct mf_
 			       " max_message_size = ?, received_after = ?, auto_start = ?,"
 			       " auto_complete = ?, sync_deletes = ?, incremental_interval = ?,"
 			       " start_after = ?, complete_after = ?, last_error = ?,"
-			       " started_at = ?, completed_at = ?, updated_at = ?"
-			       " WHERE id = ?",
+			       " started_at = ?, completed_at = ?, connections_per_user = ?,"
+			       " updated_at = ? WHERE id = ?",
 			       &stmt, "update a batch", err);
 	if (rc != 0)
 		return rc;
 	store_batch_bind(stmt, 1, b);
-	sqlite3_bind_int64(stmt, 17, store_now());
-	sqlite3_bind_int64(stmt, 18, b->id);
+	sqlite3_bind_int64(stmt, 18, store_now());
+	sqlite3_bind_int64(stmt, 19, b->id);
 	return store_batch_changed(st, stmt, "update a batch", b->name, b->id, err);
 }
 

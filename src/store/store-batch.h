@@ -64,6 +64,8 @@ struct store_batch_options {
 	int64_t incremental_interval; /* seconds; 0 on create = the default */
 	int64_t start_after;	      /* 0 = none */
 	int64_t complete_after;	      /* 0 = none */
+	int64_t connections_per_user; /* 1..16 per side; 0 = the engine's
+				       * default */
 };
 
 struct store_batch {

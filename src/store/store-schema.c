@@ -175,10 +175,17 @@ static const char store_schema_v3[] =
 	" WHERE target_uid IS NOT NULL;"
 	"CREATE INDEX migration_users_due ON migration_users (status, next_attempt_at);";
 
+/* v4: a user's folders copied over several connections per side; 0 is the
+ * engine's default. */
+static const char store_schema_v4[] =
+	"ALTER TABLE batches ADD COLUMN connections_per_user INTEGER NOT NULL DEFAULT 0"
+	" CHECK (connections_per_user BETWEEN 0 AND 16);";
+
 static const char *const store_migrations[] = {
 	store_schema_v1,
 	store_schema_v2,
 	store_schema_v3,
+	store_schema_v4,
 };
 /* clang-format on */
 

@@ -101,7 +101,12 @@ def pair(cut_world, faultproxy, run, tmp_path):
     new_endpoint(run, "src", types.SimpleNamespace(plain_port=sproxy.port, tls_mode="none"))
     new_endpoint(run, "dst", types.SimpleNamespace(plain_port=tproxy.port, tls_mode="none"))
     csv = write_csv(tmp_path / "users.csv", [(ALICE, "", "", target, "")], header=HEADER)
-    r = run(["batch", "new", "cut", "--source", "src", "--target", "dst", "--csv", csv])
+    # One connection per side: these tests tell a reconnect by the proxies'
+    # connection counts and place their faults by literal counts of one
+    # stream (the other migrations run with the default lanes; their faults
+    # are tested in tests/unit/test_engine_lanes.c).
+    r = run(["batch", "new", "cut", "--source", "src", "--target", "dst", "--csv", csv,
+             "--connections-per-user", "1"])
     assert r.rc == 0, r.describe()
     for p in (sproxy, tproxy):
         p.reset_counters()

@@ -139,6 +139,10 @@ struct fake_world {
 	int kill_at;		 /* SIGKILL at this instant (1-based) */
 	atomic_int instants;
 	atomic_int live, max_live; /* source mailboxes open at once */
+	int live_limit;		 /* > 0: a source open beyond this many
+				  * live ones is refused, as a server with a
+				  * per-user connection limit does */
+	atomic_int live_refused;
 };
 
 struct fake_mbx {
@@ -500,12 +504,22 @@ static int fake_open(void *ctx, const struct engine_account *a, struct mbx **m_r
 			return mf_error_set(err, acct->open_rc, "%s", acct->open_msg);
 		if (a->password == NULL || strcmp(a->password, "secret") != 0)
 			return mf_error_set(err, MF_EAUTH, "fake: wrong password");
+		if (w->live_limit > 0 && atomic_fetch_add(&w->live, 1) >= w->live_limit) {
+			atomic_fetch_sub(&w->live, 1);
+			atomic_fetch_add(&w->live_refused, 1);
+			return mf_error_set(err, MF_ENO,
+					    "[UNAVAILABLE] Maximum number of connections from "
+					    "user+IP exceeded (mail_max_userip_connections=%d)",
+					    w->live_limit);
+		}
 		fm = xcalloc(1, sizeof(*fm));
 		fm->base.drv = acct->no_peek ? &fake_driver_nopeek : &fake_driver;
 		fm->acct = acct;
 		fm->w = w;
 		{
-			int live = atomic_fetch_add(&w->live, 1) + 1;
+			/* With a limit, the slot was taken above. */
+			int live = w->live_limit > 0 ? atomic_load(&w->live)
+						     : atomic_fetch_add(&w->live, 1) + 1;
 			int max = atomic_load(&w->max_live);
 
 			while (live > max && !atomic_compare_exchange_weak(&w->max_live, &max, live))

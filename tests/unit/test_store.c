@@ -134,7 +134,7 @@ static void test_open_creates_files(void **state)
 	assert_int_equal(mode_of(key), 0600);
 	assert_int_equal(stat(key, &sb), 0);
 	assert_int_equal(sb.st_size, 32);
-	assert_int_equal(store_schema_version(st), 3);
+	assert_int_equal(store_schema_version(st), 4);
 	store_close(&st);
 	assert_null(st);
 	store_close(&st); /* harmless twice */
@@ -171,7 +171,7 @@ static void test_schema_version(void **state)
 	store_close(&st);
 	/* Reopening an up-to-date database changes nothing. */
 	st = open_ok(f->data_dir);
-	assert_int_equal(store_schema_version(st), 3);
+	assert_int_equal(store_schema_version(st), 4);
 	store_close(&st);
 
 	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
@@ -180,8 +180,8 @@ static void test_schema_version(void **state)
 					    &stmt, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 3);
-	assert_int_equal(sqlite3_column_int(stmt, 1), 3);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 4);
+	assert_int_equal(sqlite3_column_int(stmt, 1), 4);
 	sqlite3_finalize(stmt);
 	assert_int_equal(
 	    sqlite3_exec(raw, "INSERT INTO schema_version (version, applied_at) VALUES (7, 0)",

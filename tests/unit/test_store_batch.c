@@ -207,7 +207,7 @@ static void test_migrate_from_v1(void **state)
 	sqlite3_close(raw);
 
 	st = open_ok(f->data_dir);
-	assert_int_equal(store_schema_version(st), 3);
+	assert_int_equal(store_schema_version(st), 4);
 	assert_int_equal(store_endpoint_get(st, "old", &ep, &err), 0);
 	assert_string_equal(ep.server, "imap.old.example");
 	assert_int_equal(ep.port, 143);
@@ -228,9 +228,9 @@ static void test_migrate_from_v1(void **state)
 	/* Still protected, and still usable. */
 	assert_int_equal(store_endpoint_delete(st, "old", &err), MF_EBUSY);
 	store_close(&st);
-	assert_int_equal(raw_count(f->data_dir, "SELECT max(version) FROM schema_version"), 3);
+	assert_int_equal(raw_count(f->data_dir, "SELECT max(version) FROM schema_version"), 4);
 	st = open_ok(f->data_dir); /* reopening is a no-op */
-	assert_int_equal(store_schema_version(st), 3);
+	assert_int_equal(store_schema_version(st), 4);
 	store_close(&st);
 	free(db);
 }

@@ -23,10 +23,14 @@ void imap_trace_escape(struct buf *out, const void *data, size_t len)
 void imap_trace_print(FILE *f, const char *prefix, const char *dir, const char *text,
 		      size_t len)
 {
+	/* One line at a time: a user's connections trace from several
+	 * threads into the same file. */
+	flockfile(f);
 	if (prefix != NULL && prefix[0] != '\0')
 		fprintf(f, "[%s] ", prefix);
 	fprintf(f, "%s: %.*s\n", dir, (int)len, text);
 	fflush(f);
+	funlockfile(f);
 }
 
 void imap_trace_print_lines(FILE *f, const char *prefix, const char *dir, const char *text,
