@@ -343,42 +343,14 @@ def ad(ad_run, autodiscover_world, autodiscover_help):
                            has_timeout=AutodiscoverCli.TIMEOUT_OPTION in autodiscover_help)
 
 
-# ==== issue 4: fault injection, scripted IMAP, background runs (helper-20) ====
+# ==== fault injection, scripted IMAP, background runs ====
 # Fixtures for tests/e2e/test_sync_*.py, test_faults_*.py and test_killnine.py.
-#
-# Marker needs_issue4: a test that needs a command or behaviour of issue 4
-# (batch complete, --incremental-interval, --sync-deletes, --auto-complete,
-# mailferry serve, reconciliation of intents, throttling, quota handling).
-# Such tests are deselected unless MF_E2E_ISSUE4=1 is set in the
-# environment; with it they run and fail with an assertion naming what is
-# missing. NOTE to other authors: this module now defines pytest_configure
-# and pytest_collection_modifyitems; add to them rather than defining them
-# again (a second definition would silently replace these).
 
 import signal as _signal  # noqa: E402
 import subprocess as _subprocess  # noqa: E402
 
 from tests.servers.faultproxy import FaultProxy  # noqa: E402
 from tests.servers.scripted_imap import ScriptedImap  # noqa: E402
-
-ISSUE4_ENV = "MF_E2E_ISSUE4"
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "needs_issue4: needs issue 4 (incremental sync, serve, reconciliation, "
-        "throttling); deselected unless MF_E2E_ISSUE4=1")
-
-
-def pytest_collection_modifyitems(config, items):
-    if os.environ.get(ISSUE4_ENV) == "1":
-        return
-    keep, drop = [], []
-    for item in items:
-        (drop if item.get_closest_marker("needs_issue4") else keep).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
 
 
 @pytest.fixture
