@@ -181,7 +181,7 @@ static const struct help_entry help_entries[] = {
 	  "  --max-message-size SIZE   skip larger messages (bytes, or with K, M, G)\n"
 	  "  --connections-per-user N  source and target connections per user, each\n"
 	  "                            copying other folders at the same time (1-16,\n"
-	  "                            default 1; fewer when a server refuses more)\n"
+	  "                            default 4; fewer when a server refuses more)\n"
 	  "  --received-after DATE     only messages received on or after DATE\n"
 	  "                            (YYYY-MM-DD or RFC 3339)\n"
 	  "  --auto-start              then run it, as 'batch start NAME --wait'\n"

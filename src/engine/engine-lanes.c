@@ -196,6 +196,18 @@ static void engine_lane_fail(struct engine_lane *ln, int rc, const struct mf_err
 	atomic_store(&l->halt, true);
 }
 
+/* A new connection learns the folders as the first one did: an IMAP
+ * server's names (a UserRoot's prefix, the separator, modified UTF-7) come
+ * from its listing, which the first connection made while planning. */
+static int engine_lane_learn(struct mbx *m, struct mf_error *err)
+{
+	struct mbx_folder_list l = {0};
+	int rc = m->drv->list_folders(m, &l, err);
+
+	mbx_folder_list_free(&l);
+	return rc;
+}
+
 /* Connect an extra lane: its store handle, source and target. false when
  * it cannot (the user goes on without it). */
 static bool engine_lane_connect(struct engine_lane *ln)
@@ -213,10 +225,14 @@ static bool engine_lane_connect(struct engine_lane *ln)
 		return false;
 	}
 	rc = engine_open_side(job, ENGINE_SOURCE, &job->src, &err);
+	if (rc == 0)
+		rc = engine_lane_learn(job->src, &err);
 	if (rc != 0) {
 		mf_error_prefix(&err, "source");
 	} else {
 		rc = engine_open_side(job, ENGINE_TARGET, &job->tgt, &err);
+		if (rc == 0)
+			rc = engine_lane_learn(job->tgt, &err);
 		if (rc != 0)
 			mf_error_prefix(&err, "target");
 	}

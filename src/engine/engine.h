@@ -259,7 +259,7 @@ int engine_open_default(const struct engine_account *a, struct mbx **m_r, struct
  * passes with more: its kill points are placed by literal counts of one
  * stream, and with 4 lanes its "points spread over the migration" check
  * fails (no loss was shown; see docs/performance.md). */
-#define ENGINE_LANES_DEFAULT 1
+#define ENGINE_LANES_DEFAULT 4
 #define ENGINE_LANES_MAX 16
 
 /* Zero means "the default" for every number. */

@@ -66,7 +66,7 @@ POINTS = max(20, int(os.environ.get("MF_KILLNINE_POINTS", "30")))
 TIME_BUDGET = 150          # seconds for the kill phase, then a final run
 RUN_TIMEOUT = 120
 RESULT_FILE = "/tmp/mailferry-killnine.json"
-SOURCE_RATE = 200_000      # bytes/s per source connection (IMAP target test)
+SOURCE_RATE = 200_000      # bytes/s per source connection
 MULTIAPPEND_MAX = 100      # messages per APPEND command (IMAP_MBX_MULTI_MAX)
 LAYOUT = {ALICE: {"INBOX": 1200, "Archive/2023": 600}, BOB: {"INBOX": 800, "Lists/dev": 400}}
 FLAG_CHOICES = [(), ("\\Seen",), ("\\Seen",), ("\\Seen", "\\Answered"), ("\\Flagged",),
@@ -305,6 +305,9 @@ def test_kill_nine_into_the_local_store(k9_source, faultproxy, run, mf_procs, da
     src = k9_source
     total = src.total
     proxy = faultproxy(src.plain_port)
+    # Paced, so that a run lasts long enough for its kill point with several
+    # connections per user (unpaced, the whole migration takes under a second).
+    proxy.set_rate(S2C, SOURCE_RATE)
     new_endpoint(run, "k9src", types.SimpleNamespace(plain_port=proxy.port, tls_mode="none"))
     csv = write_csv(tmp_path / "k9.csv", [(ALICE, "", ""), (BOB, "", "")])
     r = run(["batch", "new", "k9", "--source", "k9src", "--csv", csv])

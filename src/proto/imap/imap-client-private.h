@@ -11,10 +11,10 @@
 #include "proto/imap/imap-trace.h"
 #include "util/buf.h"
 
-#define IMAP_CLIENT_RBUF 16384
+#define IMAP_CLIENT_RBUF 65536
 #define IMAP_CLIENT_WBUF 16384
 #define IMAP_CLIENT_HEAD_MAX 48         /* "* 4294967295 KEYWORD (" fits */
-#define IMAP_CLIENT_STREAM_CHUNK 16384  /* literal bytes per write */
+#define IMAP_CLIENT_STREAM_CHUNK 65536  /* literal bytes per write */
 
 struct imap_client {
 	struct net_conn *conn;          /* owned */
