@@ -113,13 +113,14 @@ static void imd_pending_free(struct imd_pending *p)
 	free(p);
 }
 
-/* Before sealing n more messages: at most multi_max sealed and unanswered
+/* Before sealing n more messages: at most IMAP_MBX_SEALED_COMMANDS times
+ * multi_max sealed and unanswered
  * (a crash leaves no more than that to land after it), so wait for the
  * answers of the oldest sealed commands. Their reports may come during
  * this call, and so may the answer of the command being ended. */
 static int imd_wait_sealed(struct imd *m, size_t n, struct mf_error *err)
 {
-	while (m->sealed_msgs > 0 && m->sealed_msgs + n > m->multi_max) {
+	while (m->sealed_msgs > 0 && m->sealed_msgs + n > IMAP_MBX_SEALED_COMMANDS * m->multi_max) {
 		const struct imd_pending *oldest = NULL;
 		char tag[sizeof(oldest->tag)];
 		int rc;

@@ -43,10 +43,22 @@
  *
  * Source side (never changes the source: EXAMINE, BODY.PEEK):
  *   - folder_state: EXAMINE; uidnext 0 when the server does not say.
+ *   - folder_states: STATUS folder (MESSAGES UIDNEXT UIDVALIDITY, and
+ *     HIGHESTMODSEQ with CONDSTORE) for every folder, pipelined; a folder
+ *     is known when its STATUS was answered OK with UIDVALIDITY and
+ *     UIDNEXT. The UIDVALIDITY learned is kept: a later EXAMINE of that
+ *     folder (listing, fetch ...) that finds another fails with MF_EIO
+ *     ("UIDVALIDITY of X changed from A to B while it was being looked
+ *     at"), as the caller works with the state it was given.
  *   - list_messages: UID FETCH from:* (UID RFC822.SIZE FLAGS INTERNALDATE),
  *     each answer passed on as it arrives; "n:*" also returns the last
  *     message when its UID is below n, which is filtered out. \Recent and
- *     other unknown system flags are dropped.
+ *     other unknown system flags are dropped. A folder not selected yet,
+ *     unless folder_states found it empty, is EXAMINEd with the UID FETCH
+ *     right behind it (one round trip); the
+ *     answers count only when the EXAMINE was answered OK, and those of
+ *     an empty folder not at all (some servers answer BAD to "1:*"
+ *     there).
  *   - fetch: the UIDs (in any order, duplicates ignored) go in groups of
  *     IMAP_MBX_FETCH_GROUP as UID sets; for each group two commands are
  *     pipelined: UID FETCH set (UID RFC822.SIZE FLAGS INTERNALDATE), which
@@ -74,7 +86,14 @@
  *     yet (plain CREATE if that is refused); "already exists" is success
  *     ([ALREADYEXISTS], or a NO for a name that LIST then shows). Parents
  *     are left to the server (RFC 9051 section 6.3.4). SUBSCRIBE when
- *     asked; its refusal is ignored.
+ *     asked, unless the listing (LIST-EXTENDED, or an LSUB answered OK)
+ *     shows the folder subscribed already; its refusal is ignored.
+ *   - create_folders: the same for many folders, the CREATE and SUBSCRIBE
+ *     commands of all of them sent at once (a SUBSCRIBE goes right behind
+ *     its CREATE, so a folder whose CREATE is refused may be left
+ *     subscribed); the second tries (CREATE without USE, LIST after a NO,
+ *     SUBSCRIBE again after a CREATE that needed one) then go one by one.
+ *     A role taken by an earlier folder of the batch counts as taken.
  *   - role_folder: from the target's last listing (listed on first use).
  *   - Appends: append_begin queues APPEND "box" (flags) "date" {size}
  *     (LITERAL+ / LITERAL- when offered, else it waits for "+" at the first
@@ -117,7 +136,9 @@
  *     command's messages right before its final CRLF is written (all of
  *     their bytes are in the socket by then): the point after which the
  *     server may store them even if we die, and before which it cannot.
- *     A command answered before it ended is not sealed.
+ *     A command answered before it ended is not sealed. At most
+ *     IMAP_MBX_SEALED_COMMANDS * multiappend_max sealed messages are
+ *     unanswered at a time: the next command's CRLF waits for answers.
  *   - One append at a time is open (begun, not ended). append_abort closes
  *     the connection (a literal cannot be cut short), after reading the
  *     answers of the commands sent before (for at most IMD_DRAIN_MS), so
@@ -141,6 +162,10 @@
 #define IMAP_MBX_FETCH_GROUP 50   /* UIDs per UID FETCH command */
 #define IMAP_MBX_MULTI_MAX 100    /* messages per MULTIAPPEND command */
 #define IMAP_MBX_MULTI_BYTES (16u * 1024 * 1024) /* bytes per MULTIAPPEND */
+/* Sealed (complete) commands' messages left unanswered at most, in
+ * MULTIAPPEND commands: on a long round trip fewer would make each command
+ * wait for the answer of the one before. */
+#define IMAP_MBX_SEALED_COMMANDS 4
 
 struct imap_mbx_opts {
 	const char *host;

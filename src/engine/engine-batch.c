@@ -43,7 +43,7 @@ static void engine_opts_fill(struct engine_opts *o)
 	if (o->reconnect_delay_ms <= 0)
 		o->reconnect_delay_ms = 1000;
 	if (o->fetch_chunk == 0)
-		o->fetch_chunk = 100;
+		o->fetch_chunk = 400;
 	if (o->stats_interval_ms <= 0)
 		o->stats_interval_ms = 2000;
 	if (o->progress_interval_ms <= 0)

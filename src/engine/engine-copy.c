@@ -47,8 +47,9 @@ struct engine_msg {
 	char *flags;	 /* owned: "\Seen kw ..." */
 	EVP_MD_CTX *sha; /* owned */
 	char sha_hex[STORE_SHA256_HEX];
-	struct buf hdr; /* the header, up to ENGINE_HEADER_MAX */
+	struct buf hdr; /* the header, up to ENGINE_HEADER_MAX, until the end */
 	bool hdr_done;
+	char *subject; /* owned, from hdr once the message ended; NULL: none */
 	struct mbx_append *ap; /* begun and not yet ended */
 	int begin_rc;	       /* refused before the target got it */
 	struct mf_error begin_err;
@@ -101,6 +102,7 @@ static void engine_msg_free(struct engine_msg *m)
 {
 	EVP_MD_CTX_free(m->sha);
 	buf_free(&m->hdr);
+	free(m->subject);
 	free(m->flags);
 	free(m);
 }
@@ -117,6 +119,19 @@ static void engine_msg_finish_hash(struct engine_msg *m)
 		m->sha_hex[2 * i + 1] = hex[md[i] & 15];
 	}
 	m->sha_hex[sizeof(m->sha_hex) - 1] = '\0';
+}
+
+/* The message went through: what waits for the target's answer keeps only
+ * its hash and Subject (a refusal is recorded with it), not the digest
+ * state and header: with many appends unanswered, that is most of the
+ * memory in flight. */
+static void engine_msg_finish(struct engine_msg *m)
+{
+	engine_msg_finish_hash(m);
+	EVP_MD_CTX_free(m->sha);
+	m->sha = NULL;
+	m->subject = engine_subject(m->hdr.data != NULL ? m->hdr.data : "", m->hdr.len);
+	buf_free(&m->hdr);
 }
 
 /* Keep the header (up to its empty line, at most ENGINE_HEADER_MAX). */
@@ -173,16 +188,20 @@ static void engine_refused(struct engine_job *job, struct engine_msg *m, int rc,
 			   const struct mf_error *err)
 {
 	struct store_skipped s = {0};
+	/* Refused before its end (engine_msg_finish), it has its header still. */
+	char *subject = m->sha != NULL ? engine_subject(m->hdr.data != NULL ? m->hdr.data : "",
+							m->hdr.len)
+				       : NULL;
 
 	s.uid = m->uid;
 	s.date = m->date;
-	s.subject = engine_subject(m->hdr.data != NULL ? m->hdr.data : "", m->hdr.len);
+	s.subject = m->sha != NULL ? subject : m->subject;
 	s.size = (int64_t)m->size;
 	s.reason =
 	    (char *)(err != NULL && err->msg[0] != '\0' ? err->msg : "refused by the target");
 	s.kind = rc == MF_ELIMIT ? STORE_SKIP_LARGE : STORE_SKIP_BAD;
 	engine_skip(job, m->folder, &s, true);
-	free(s.subject);
+	free(subject);
 }
 
 /* ---- target reports ------------------------------------------------------------ */
@@ -454,7 +473,7 @@ static int engine_sink_end(void *ctx, struct mf_error *err)
 	if (m == NULL)
 		return 0;
 	f->cur = NULL;
-	engine_msg_finish_hash(m);
+	engine_msg_finish(m);
 	if (m->begin_rc != 0) {
 		engine_refused(job, m, m->begin_rc, &m->begin_err);
 		engine_msg_free(m);

@@ -68,10 +68,11 @@
  *      final CRLF of its APPEND command, after which the server may store
  *      it even if we die, and before which it cannot (driver.h,
  *      mbx_append_sealed_fn). The intents of a sealed command get their
- *      SHA-256 (committed before the CRLF goes). At most multiappend_max
- *      sealed messages are unanswered at a time (the next command's CRLF
- *      waits for the answer of the one before), so a crash leaves no more
- *      than that to land after it.
+ *      SHA-256 (committed before the CRLF goes). At most a few commands'
+ *      sealed messages are unanswered at a time per connection
+ *      (IMAP_MBX_SEALED_COMMANDS of multiappend_max: the next command's
+ *      CRLF waits for answers), so a crash leaves no more than that to
+ *      land after it.
  *   2. Confirmation after the target said so: an append reported rc 0 (the
  *      file fsynced and renamed into cur/, the directory fsynced; the IMAP
  *      server's tagged OK) is confirmed with where it landed (APPENDUID,
@@ -277,7 +278,7 @@ struct engine_opts {
 	int reconnect_budget;	  /* reconnects per user run, default 5; <0: none */
 	int reconnect_delay_ms;	  /* before reconnect n: this * 2^(n-1) (capped,
 				   * jittered), default 1000 */
-	unsigned fetch_chunk;	  /* UIDs per fetch, default 100 */
+	unsigned fetch_chunk;	  /* UIDs per fetch, default 400 */
 	int connections_per_user; /* source and target connections per user
 				   * (folders copied in parallel); 0: the
 				   * batch's, or ENGINE_LANES_DEFAULT; at most

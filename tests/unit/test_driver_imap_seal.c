@@ -5,8 +5,8 @@
  *     final CRLF, and never after it was answered;
  *   - a refused seal keeps the CRLF back and gives the connection up (the
  *     server sees the literal's bytes, then the end of the connection);
- *   - at most multiappend_max sealed messages are unanswered: the CRLF of
- *     the next command waits for the answer of the one before;
+ *   - at most IMAP_MBX_SEALED_COMMANDS * multiappend_max sealed messages
+ *     are unanswered: the CRLF of the next command waits for an answer;
  *   - append_abort reads the answers of the commands sent before the
  *     abandoned one, so that they are reported as the server decided;
  *   - close gives an open MULTIAPPEND up instead of ending it (its
@@ -16,9 +16,9 @@
 
 struct outcome {
 	size_t n;
-	uint64_t token[8];
-	int rc[8];
-	uint32_t uid[8];
+	uint64_t token[16];
+	int rc[16];
+	uint32_t uid[16];
 	/* seals: how many, and the tokens of each */
 	size_t nseals;
 	size_t seal_n[8];
@@ -34,7 +34,7 @@ static void on_done(void *ctx, uint64_t token, int rc, const struct mbx_appended
 	size_t i = o->n++;
 
 	(void)err;
-	assert_true(i < 8);
+	assert_true(i < sizeof(o->token) / sizeof(o->token[0]));
 	o->token[i] = token;
 	o->rc[i] = rc;
 	o->uid[i] = rc == 0 && out != NULL ? out->uid : 0;
@@ -160,42 +160,57 @@ static void test_seal_refused_keeps_the_end_back(void **state)
 	fake_finish(&f, &m);
 }
 
-/* multiappend_max 2: the second command's end waits for the first's
- * answer (the server hears nothing for 300 ms), then goes. */
+/* multiappend_max 2: IMAP_MBX_SEALED_COMMANDS (4) commands of 2 sealed
+ * and unanswered, the fifth command's end waits for the first's answer
+ * (the server hears nothing for 300 ms), then goes. */
 static void test_seal_limit(void **state)
 {
 	static const char *const script[] = {
 		FAKE_LOGIN(CAPS),
 		LIST_SLASH,
 		"C:A4 APPEND INBOX () {3+}",
-		"C:abc () {3+}",
-		"C:def",
+		"C:m01 () {3+}",
+		"C:m02",
 		"C:A5 APPEND INBOX () {3+}",
-		"C:ghi () {3+}",
+		"C:m03 () {3+}",
+		"C:m04",
+		"C:A6 APPEND INBOX () {3+}",
+		"C:m05 () {3+}",
+		"C:m06",
+		"C:A7 APPEND INBOX () {3+}",
+		"C:m07 () {3+}",
+		"C:m08",
+		"C:A8 APPEND INBOX () {3+}",
+		"C:m09 () {3+}",
 		"D:3",
 		"Q:300",
 		"S:A4 OK [APPENDUID 9 1:2] done",
 		"C:",
 		"S:A5 OK [APPENDUID 9 3:4] done",
-		FAKE_LOGOUT("A6"),
+		"S:A6 OK [APPENDUID 9 5:6] done",
+		"S:A7 OK [APPENDUID 9 7:8] done",
+		"S:A8 OK [APPENDUID 9 9:10] done",
+		FAKE_LOGOUT("A9"),
 		NULL,
 	};
+	static const char *const bodies[] = { "m01", "m02", "m03", "m04", "m05",
+					      "m06", "m07", "m08", "m09", "m10" };
 	struct outcome o = { 0 };
 	struct mf_error err = { 0 };
 	struct fake f;
 	struct mbx *m = open_with(&f, script, false, 2, &o);
 
 	(void)state;
-	assert_int_equal(append(m, "INBOX", "abc", 1, &err), 0);
-	assert_int_equal(append(m, "INBOX", "def", 2, &err), 0);
-	assert_int_equal(append(m, "INBOX", "ghi", 3, &err), 0);
-	assert_int_equal(append(m, "INBOX", "jkl", 4, &err), 0);
-	assert_int_equal(o.nseals, 2);
-	/* The first command was answered before the second was sealed. */
-	assert_int_equal(o.reports_at_seal[1], 2);
+	for (size_t i = 0; i < 10; i++)
+		assert_int_equal(append(m, "INBOX", bodies[i], i + 1, &err), 0);
+	assert_int_equal(o.nseals, 5);
+	/* Four commands sealed without waiting; the first was answered
+	 * before the fifth was sealed. */
+	assert_int_equal(o.reports_at_seal[3], 0);
+	assert_int_equal(o.reports_at_seal[4], 2);
 	assert_int_equal(m->drv->append_flush(m, &err), 0);
-	assert_int_equal(o.n, 4);
-	for (size_t i = 0; i < 4; i++) {
+	assert_int_equal(o.n, 10);
+	for (size_t i = 0; i < 10; i++) {
 		assert_int_equal(o.rc[i], 0);
 		assert_int_equal(o.uid[i], i + 1);
 	}
