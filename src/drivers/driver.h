@@ -122,6 +122,16 @@ struct mbx_ref {
 				 * ':' identifies it); NULL for IMAP */
 };
 
+/* One folder of create_folders: the arguments of create_folder, and its
+ * outcome. */
+struct mbx_create {
+	const char *folder;     /* foreign; lives for the call */
+	enum mbx_role role;
+	bool subscribe;
+	int rc;                 /* out: what create_folder would return */
+	struct mf_error err;    /* out: set when rc != 0 */
+};
+
 struct mbx;                 /* an open mailbox (one user's account) */
 struct mbx_append;          /* one message being appended */
 
@@ -149,6 +159,14 @@ struct mailbox_driver {
 	int (*list_folders)(struct mbx *m, struct mbx_folder_list *out, struct mf_error *err);
 	int (*folder_state)(struct mbx *m, const char *folder, struct mbx_folder_state *st,
 			    struct mf_error *err);
+	/* Optional (NULL: folder_state for each): the states of
+	 * folders[0..n) at once (IMAP: STATUS pipelined). ok[i] tells
+	 * whether st[i] was learned; a folder that was not (refused, gone,
+	 * a bad name) is for folder_state, which says why. The state is the
+	 * one folder_state would give at that moment. Returns 0, or the
+	 * failure of the connection (every ok[i] false). */
+	int (*folder_states)(struct mbx *m, const char *const *folders, size_t n,
+			     struct mbx_folder_state *st, bool *ok, struct mf_error *err);
 	/* Call fn for each message with UID >= from_uid (info valid during the
 	 * call only). */
 	int (*list_messages)(struct mbx *m, const char *folder, uint32_t from_uid,
@@ -162,13 +180,24 @@ struct mailbox_driver {
 	 * asked. role is a hint for special-use targets. */
 	int (*create_folder)(struct mbx *m, const char *folder, enum mbx_role role,
 			     bool subscribe, struct mf_error *err);
+	/* Optional (NULL: create_folder for each, in order): create_folder
+	 * for reqs[0..n) at once (IMAP: the commands pipelined), each
+	 * request getting in rc and err the outcome create_folder would give
+	 * it, as if they were created one after the other in that order;
+	 * unlike create_folder, one that fails does not keep the later ones
+	 * from being created. Returns 0 when every request has its outcome,
+	 * else the failure of the connection or store (outcomes unknown). */
+	int (*create_folders)(struct mbx *m, struct mbx_create *reqs, size_t n,
+			      struct mf_error *err);
 	/* The target's own folder for a role (e.g. "Sent Items"), or NULL. */
 	const char *(*role_folder)(struct mbx *m, enum mbx_role role);
 	/* Appending is pipelined: append_begin .. append_data* .. append_end
 	 * hand one message to the driver, which reports its outcome later
 	 * through the done callback set with set_append_done (the maildir
-	 * driver reports before append_end returns; the IMAP driver when the
-	 * server's tagged answer arrives, which may be during a later call).
+	 * driver once one fsync of the folder's cur/ covers it: when its
+	 * batch is full, another folder is written, on append_flush or
+	 * close; the IMAP driver when the server's tagged answer arrives;
+	 * either may be during a later call).
 	 * append_flush waits until every message handed over has been
 	 * reported. A message is durable (file fsynced, server said OK) when
 	 * reported with rc 0. token is the caller's, passed back unchanged.

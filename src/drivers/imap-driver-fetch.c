@@ -52,6 +52,9 @@ struct imd_lister {
 	void *ctx;
 	int rc;                 /* fn's failure */
 	struct mbx_msg_info info;
+	const struct imap_select_op *gate; /* the EXAMINE sent just before;
+					    * NULL when none */
+	struct imd_reply rep;   /* the listing's tagged answer (pipelined) */
 };
 
 static void imd_lister_untagged(void *ctx, const struct imap_response *r)
@@ -61,6 +64,10 @@ static void imd_lister_untagged(void *ctx, const struct imap_response *r)
 
 	if (r->keyword == NULL || strcmp(r->keyword, "FETCH") != 0 || r->args_count < 1 ||
 	    r->args[0].type != IMAP_ARG_LIST)
+		return;
+	/* Behind a refused EXAMINE nothing is selected: whatever comes is
+	 * not this folder's. */
+	if (l->gate != NULL && !l->gate->ok)
 		return;
 	imd_info_clear(&l->info);
 	imd_fetch_items(r->args[0].list, r->args[0].list_count, &l->info, &it);
@@ -73,6 +80,65 @@ static void imd_lister_untagged(void *ctx, const struct imap_response *r)
 		l->rc = 0;
 }
 
+static void imd_lister_done(void *ctx, const struct imap_response *r, const struct mf_error *err)
+{
+	struct imd_lister *l = ctx;
+
+	imd_reply_done(&l->rep, r, err);
+}
+
+static struct imap_cmd *imd_lister_cmd(const struct imd_lister *l)
+{
+	struct imap_cmd *cmd = imap_cmd_new("UID FETCH");
+
+	imap_cmd_atomf(cmd, "%u:* (UID RFC822.SIZE FLAGS INTERNALDATE)", l->from);
+	return cmd;
+}
+
+/* The folder is not selected: EXAMINE and the listing go together (one
+ * round trip, not two). The listing's answers count only when the
+ * EXAMINE was answered OK (l->gate); an empty folder's listing is not
+ * looked at (some servers answer BAD to "1:*" there). */
+static int imd_list_pipelined(struct imd *m, char *raw, struct imd_lister *l,
+			      struct mf_error *err)
+{
+	struct imap_select_op op;
+	struct imap_mailbox_state st;
+	struct imd_reply *rep = &l->rep;
+	const char *tag;
+	int rc;
+
+	free(m->sel_raw);
+	m->sel_raw = NULL;
+	m->sel_rw = false;
+	imap_client_select_submit(m->c, raw, true, &op);
+	l->gate = &op;
+	tag = imap_client_submit(m->c, imd_lister_cmd(l), imd_lister_untagged, imd_lister_done, l);
+	rc = imap_client_run(m->c, tag, err);
+	if (rc < 0) {
+		/* op and rep are about to go: nothing may still point at them. */
+		imap_client_abort(m->c, rc, err != NULL ? err->msg : "command failed");
+		(void)imap_client_select_finish(m->c, &op, &st, NULL);
+		imd_reply_free(rep);
+		free(raw);
+		return rc;
+	}
+	rc = imap_client_select_finish(m->c, &op, &st, err);
+	if (rc == 0) {
+		m->sel_raw = raw;
+		m->sel_exists = st.exists;
+		rc = imd_state_check(m, raw, st.uidvalidity, err);
+	} else {
+		free(raw);
+	}
+	if (rc == 0 && !rep->done)
+		rc = mf_error_set(err, MF_EPROTO, "command did not complete");
+	if (rc == 0 && st.exists > 0 && rep->status != IMAP_STATUS_OK)
+		rc = imd_reply_error(rep, MF_ENO, "UID FETCH failed", err);
+	imd_reply_free(rep);
+	return rc;
+}
+
 int imd_list_messages(struct mbx *mb, const char *folder, uint32_t from_uid,
 		      int (*fn)(void *ctx, const struct mbx_msg_info *info), void *ctx,
 		      struct mf_error *err)
@@ -80,23 +146,31 @@ int imd_list_messages(struct mbx *mb, const char *folder, uint32_t from_uid,
 	struct imd *m = (struct imd *)mb;
 	struct imd_lister l = { .from = from_uid > 0 ? from_uid : 1, .fn = fn, .ctx = ctx };
 	struct imd_reply rep;
-	struct imap_cmd *cmd;
+	char *raw = NULL;
 	int rc;
 
 	rc = imd_quiesce(m, err);
 	if (rc == 0)
-		rc = imd_examine(m, folder, false, NULL, err);
+		rc = imd_name_to_raw(m, folder, &raw, err);
 	if (rc < 0)
 		return rc;
-	/* Some servers answer BAD to "1:*" in an empty folder. */
-	if (imap_client_mailbox(m->c)->exists == 0)
-		return 0;
-	cmd = imap_cmd_new("UID FETCH");
-	imap_cmd_atomf(cmd, "%u:* (UID RFC822.SIZE FLAGS INTERNALDATE)", l.from);
-	rc = imd_run(m, cmd, imd_lister_untagged, &l, &rep, err);
-	if (rc == 0 && rep.status != IMAP_STATUS_OK)
-		rc = imd_reply_error(&rep, MF_ENO, "UID FETCH failed", err);
-	imd_reply_free(&rep);
+	/* A folder folder_states found empty is EXAMINEd alone: no "1:*"
+	 * for a folder that is most likely still empty. */
+	if ((m->sel_raw == NULL || strcmp(m->sel_raw, raw) != 0) && imd_state_count(m, raw) != 0) {
+		rc = imd_list_pipelined(m, raw, &l, err);
+	} else {
+		free(raw);
+		rc = imd_examine(m, folder, false, NULL, err);
+		if (rc < 0)
+			return rc;
+		/* Some servers answer BAD to "1:*" in an empty folder. */
+		if (imap_client_mailbox(m->c)->exists == 0)
+			return 0;
+		rc = imd_run(m, imd_lister_cmd(&l), imd_lister_untagged, &l, &rep, err);
+		if (rc == 0 && rep.status != IMAP_STATUS_OK)
+			rc = imd_reply_error(&rep, MF_ENO, "UID FETCH failed", err);
+		imd_reply_free(&rep);
+	}
 	imd_info_clear(&l.info);
 	if (rc == 0 && l.rc < 0)
 		rc = mf_error_set(err, l.rc, "listing stopped by the caller (%s)",

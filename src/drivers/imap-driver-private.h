@@ -1,5 +1,7 @@
 /* imap-driver-private.h: shared between the IMAP driver's files
- * (imap-driver.c: open, close, commands, folders; imap-driver-names.c:
+ * (imap-driver.c: open, close, commands, folders; imap-driver-create.c:
+ * creating folders; imap-driver-status.c: many folders' states;
+ * imap-driver-names.c:
  * name translation and roles; imap-driver-root.c: UserRoot; imap-driver-msg.c: flags and dates;
  * imap-driver-fetch.c: listing and fetching messages; imap-driver-append.c:
  * appends; imap-driver-sync.c: flags, searching, expunging, renaming).
@@ -52,8 +54,21 @@ struct imd {
 
 	/* The last listing (list_folders, or on first need on a target). */
 	bool listed;
+	bool subs_known;                /* its IMAP_LIST_SUBSCRIBED flags are
+					 * the server's word (LIST-EXTENDED or
+					 * LSUB answered) */
 	struct imd_folder *folders;     /* owned */
 	size_t nfolders;
+
+	/* The UIDVALIDITY each folder had in the last folder_states: a later
+	 * EXAMINE that finds another fails (MF_EIO, retried), as the caller
+	 * works with the state it was given. */
+	struct imd_state {
+		char *raw;              /* owned */
+		uint32_t uidvalidity;
+		uint32_t count;         /* MESSAGES */
+	} *states;                      /* owned */
+	size_t nstates;
 
 	/* The folder selected (EXAMINE) last. */
 	char *sel_raw;                  /* owned; NULL when none */
@@ -87,6 +102,15 @@ struct imd_reply {
 	char *text;                     /* owned, NULL when not answered */
 };
 void imd_reply_free(struct imd_reply *rep);
+/* A done callback (imap_done_fn) whose ctx is a struct imd_reply. */
+void imd_reply_done(void *ctx, const struct imap_response *r, const struct mf_error *err);
+/* MF_EIO when folder_states last saw raw with another UIDVALIDITY. */
+int imd_state_check(const struct imd *m, const char *raw, uint32_t uidvalidity,
+		    struct mf_error *err);
+/* The message count folder_states last saw for raw; UINT32_MAX when it
+ * did not look. */
+uint32_t imd_state_count(const struct imd *m, const char *raw);
+void imd_states_clear(struct imd *m);
 /* Run cmd (ownership passes) until answered; untagged (may be NULL) gets
  * its untagged responses. Returns 0 (rep filled, whatever the status) or a
  * connection error. */
@@ -100,6 +124,17 @@ int imd_examine(struct imd *m, const char *folder, bool force, struct imap_mailb
 		struct mf_error *err);
 /* List the folders (NAMESPACE first, once) into m->folders. */
 int imd_list(struct imd *m, struct mf_error *err);
+
+/* ---- imap-driver-create.c ---- */
+
+int imd_create_folder(struct mbx *m, const char *folder, enum mbx_role role, bool subscribe,
+		      struct mf_error *err);
+int imd_create_folders(struct mbx *m, struct mbx_create *reqs, size_t n, struct mf_error *err);
+
+/* ---- imap-driver-status.c ---- */
+
+int imd_folder_states(struct mbx *m, const char *const *folders, size_t n,
+		      struct mbx_folder_state *st, bool *ok, struct mf_error *err);
 
 /* ---- imap-driver-root.c: UserRoot ---- */
 

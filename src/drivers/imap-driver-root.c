@@ -132,6 +132,7 @@ static void imd_list_merge(struct imap_list_result *a, struct imap_list_result *
 		memcpy(a->entries + a->count, b->entries, b->count * sizeof(*b->entries));
 		a->count += b->count;
 	}
+	a->subscriptions_known = a->subscriptions_known && b->subscriptions_known;
 	free(b->entries);
 	b->entries = NULL;
 	b->count = 0;
@@ -145,6 +146,7 @@ int imd_root_list(struct imd *m, struct imap_list_result *out, struct mf_error *
 
 	out->entries = NULL;
 	out->count = 0;
+	out->subscriptions_known = false;
 	rc = imd_root_resolve(m, err);
 	if (rc == 0)
 		rc = imap_client_list_pattern(m->c, m->root_raw, out, err);

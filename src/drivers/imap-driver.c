@@ -1,6 +1,7 @@
 /* imap-driver.c: the IMAP mailbox driver (imap-driver.h): open, close,
- * running commands, the namespace, folders (list, state, create, roles).
- * Messages are in imap-driver-fetch.c and imap-driver-append.c.
+ * running commands, the namespace, folders (list, state, roles).
+ * Creating folders is in imap-driver-create.c; messages are in
+ * imap-driver-fetch.c and imap-driver-append.c.
  *
  * Implements, over our client (src/proto/imap): RFC 9051 / 3501 (LIST,
  * CREATE, SUBSCRIBE, EXAMINE), RFC 2342 NAMESPACE, RFC 6154 SPECIAL-USE and
@@ -42,6 +43,51 @@ static void imd_cmd_done(void *ctx, const struct imap_response *r, const struct 
 	cc->rep->status = r->status;
 	cc->rep->code = r->code != NULL ? xstrdup(r->code) : NULL;
 	cc->rep->text = xstrdup(r->text);
+}
+
+void imd_reply_done(void *ctx, const struct imap_response *r, const struct mf_error *err)
+{
+	struct imd_reply *rep = ctx;
+
+	(void)err;
+	rep->done = true;
+	if (r == NULL)
+		return;
+	rep->status = r->status;
+	rep->code = r->code != NULL ? xstrdup(r->code) : NULL;
+	rep->text = xstrdup(r->text);
+}
+
+int imd_state_check(const struct imd *m, const char *raw, uint32_t uidvalidity,
+		    struct mf_error *err)
+{
+	for (size_t i = 0; i < m->nstates; i++) {
+		if (strcmp(m->states[i].raw, raw) != 0 || m->states[i].uidvalidity == uidvalidity)
+			continue;
+		return mf_error_set(err, MF_EIO,
+				    "UIDVALIDITY of %s changed from %u to %u while it was being "
+				    "looked at",
+				    raw, m->states[i].uidvalidity, uidvalidity);
+	}
+	return 0;
+}
+
+uint32_t imd_state_count(const struct imd *m, const char *raw)
+{
+	for (size_t i = 0; i < m->nstates; i++) {
+		if (strcmp(m->states[i].raw, raw) == 0)
+			return m->states[i].count;
+	}
+	return UINT32_MAX;
+}
+
+void imd_states_clear(struct imd *m)
+{
+	for (size_t i = 0; i < m->nstates; i++)
+		free(m->states[i].raw);
+	free(m->states);
+	m->states = NULL;
+	m->nstates = 0;
 }
 
 void imd_reply_free(struct imd_reply *rep)
@@ -135,17 +181,16 @@ static void imd_ns_untagged(void *ctx, const struct imap_response *r)
 		imd_ns_add_other(m, &a[i]);
 }
 
-static int imd_namespace(struct imd *m, struct mf_error *err)
+/* Queue NAMESPACE (when it is still to be asked): its answer comes
+ * before that of any command queued after it, so the LIST that follows
+ * shares its round trip. rep gets its tagged answer (a refused NAMESPACE
+ * leaves the guess from LIST). Returns whether it was queued. */
+static bool imd_namespace_submit(struct imd *m, struct imd_cmdctx *cc)
 {
-	struct imd_reply rep;
-	int rc;
-
 	if (m->ns_done || !(imap_client_caps(m->c) & IMAP_CAP_NAMESPACE))
-		return 0;
-	rc = imd_run(m, imap_cmd_new("NAMESPACE"), imd_ns_untagged, m, &rep, err);
-	/* A refused NAMESPACE leaves the guess from LIST. */
-	imd_reply_free(&rep);
-	return rc;
+		return false;
+	imap_client_submit(m->c, imap_cmd_new("NAMESPACE"), imd_cmd_untagged, imd_cmd_done, cc);
+	return true;
 }
 
 /* ---- listing -------------------------------------------------------------------- */
@@ -181,16 +226,32 @@ static void imd_guess_sep(struct imd *m, const struct imap_list_result *l)
 
 int imd_list(struct imd *m, struct mf_error *err)
 {
+	struct imd_reply ns_rep = { 0 };
+	struct imd_cmdctx ns = { &ns_rep, imd_ns_untagged, m };
 	struct imap_list_result l;
+	bool ns_sent = false;
 	int rc;
 
 	rc = imd_append_close(m, err);
 	if (rc == 0)
-		rc = imd_namespace(m, err);
+		ns_sent = imd_namespace_submit(m, &ns);
+	/* A root is looked up in the namespaces: NAMESPACE is answered
+	 * first. Otherwise LIST goes right behind it (its pattern does not
+	 * depend on it); both are answered before LIST returns, and a lost
+	 * connection calls ns's done before it returns too. */
+	if (rc == 0 && ns_sent && m->root != NULL) {
+		rc = imap_client_run(m->c, NULL, err);
+		if (rc == 0 && !ns_rep.done)
+			rc = mf_error_set(err, MF_EPROTO, "command did not complete");
+	}
 	if (rc == 0 && m->root != NULL)
 		rc = imd_root_list(m, &l, err);
 	else if (rc == 0)
 		rc = imap_client_list(m->c, &l, err);
+	if (rc < 0 && ns_sent)
+		/* ns is about to go: nothing may still point at it. */
+		imap_client_abort(m->c, rc, err != NULL ? err->msg : "command failed");
+	imd_reply_free(&ns_rep);
 	if (rc < 0)
 		return rc;
 	if (!m->ns_done && m->root == NULL)
@@ -208,6 +269,7 @@ int imd_list(struct imd *m, struct mf_error *err)
 		f->name = imd_name_from_raw(m, f->raw, l.entries[i].delimiter);
 		m->nfolders++;
 	}
+	m->subs_known = l.subscriptions_known;
 	imap_list_result_free(&l);
 	if (m->root != NULL)
 		imd_root_names(m);
@@ -314,7 +376,7 @@ int imd_examine(struct imd *m, const char *folder, bool force, struct imap_mailb
 	}
 	m->sel_raw = raw;
 	m->sel_exists = (st != NULL ? st : &local)->exists;
-	return 0;
+	return imd_state_check(m, raw, (st != NULL ? st : &local)->uidvalidity, err);
 }
 
 static int imd_folder_state(struct mbx *mb, const char *folder, struct mbx_folder_state *st,
@@ -335,126 +397,7 @@ static int imd_folder_state(struct mbx *mb, const char *folder, struct mbx_folde
 	return 0;
 }
 
-/* ---- create_folder, role_folder --------------------------------------------------- */
-
-static const struct imd_folder *imd_find_raw(const struct imd *m, const char *raw)
-{
-	for (size_t i = 0; i < m->nfolders; i++) {
-		const char *r = m->folders[i].raw;
-
-		if (strcmp(r, raw) == 0 || (imd_is_inbox(r) && imd_is_inbox(raw)))
-			return &m->folders[i];
-	}
-	return NULL;
-}
-
-static void imd_list_one_untagged(void *ctx, const struct imap_response *r)
-{
-	bool *found = ctx;
-
-	if (r->keyword != NULL && strcmp(r->keyword, "LIST") == 0)
-		*found = true;
-}
-
-/* Does LIST show raw (after a CREATE said NO)? */
-static int imd_exists(struct imd *m, const char *raw, bool *found, struct mf_error *err)
-{
-	struct imap_cmd *cmd = imap_cmd_new("LIST");
-	struct imd_reply rep;
-	int rc;
-
-	*found = false;
-	imap_cmd_astring(cmd, "");
-	imap_cmd_astring(cmd, raw);
-	rc = imd_run(m, cmd, imd_list_one_untagged, found, &rep, err);
-	imd_reply_free(&rep);
-	return rc;
-}
-
-static int imd_create(struct imd *m, const char *raw, const char *use, struct imd_reply *rep,
-		      struct mf_error *err)
-{
-	struct imap_cmd *cmd = imap_cmd_new("CREATE");
-
-	imap_cmd_astring(cmd, raw);
-	if (use != NULL)
-		imap_cmd_atomf(cmd, "(USE (%s))", use);
-	return imd_run(m, cmd, NULL, NULL, rep, err);
-}
-
-/* A folder just created: into the listing, with the role it was created
- * with (CREATE ... USE) or, by its name, one nobody has yet. */
-static void imd_cache_add(struct imd *m, const char *raw, enum mbx_role use_role)
-{
-	struct imd_folder *f;
-
-	m->folders = xreallocarray(m->folders, m->nfolders + 1, sizeof(*m->folders));
-	f = &m->folders[m->nfolders++];
-	f->raw = xstrdup(raw);
-	f->name = imd_name_from_raw(m, raw, m->sep);
-	f->flags = imd_role_list_flag(use_role);
-	f->role = MBX_ROLE_NONE;
-	imd_assign_roles(m);
-}
-
-static int imd_create_raw(struct imd *m, const char *folder, const char *raw, enum mbx_role role,
-			  struct mf_error *err)
-{
-	const char *use = NULL;
-	struct imd_reply rep;
-	bool found = false;
-	char what[600];
-	int rc;
-
-	if (imap_client_has_cap(m->c, "CREATE-SPECIAL-USE") && imd_role_attr(role) != NULL &&
-	    imd_role_lookup(m, role) == NULL)
-		use = imd_role_attr(role);
-	rc = imd_create(m, raw, use, &rep, err);
-	if (rc == 0 && rep.status != IMAP_STATUS_OK && use != NULL) {
-		/* e.g. [USEATTR]: create it without the role. */
-		imd_reply_free(&rep);
-		use = NULL;
-		rc = imd_create(m, raw, NULL, &rep, err);
-	}
-	if (rc == 0 && rep.status != IMAP_STATUS_OK &&
-	    (rep.code == NULL || strcmp(rep.code, "ALREADYEXISTS") != 0)) {
-		rc = imd_exists(m, raw, &found, err);
-		if (rc == 0 && !found) {
-			snprintf(what, sizeof(what), "CREATE %s failed", folder);
-			rc = imd_reply_error(&rep, MF_ENO, what, err);
-		}
-	}
-	imd_reply_free(&rep);
-	if (rc == 0)
-		imd_cache_add(m, raw, use != NULL ? role : MBX_ROLE_NONE);
-	return rc;
-}
-
-static int imd_create_folder(struct mbx *mb, const char *folder, enum mbx_role role,
-			     bool subscribe, struct mf_error *err)
-{
-	struct imd *m = (struct imd *)mb;
-	struct imd_reply rep;
-	struct imap_cmd *cmd;
-	char *raw = NULL;
-	int rc = 0;
-
-	if (!m->listed)
-		rc = imd_list(m, err);
-	if (rc == 0)
-		rc = imd_name_to_raw(m, folder, &raw, err);
-	if (rc == 0 && imd_find_raw(m, raw) == NULL)
-		rc = imd_create_raw(m, folder, raw, role, err);
-	if (rc == 0 && subscribe) {
-		cmd = imap_cmd_new("SUBSCRIBE");
-		imap_cmd_astring(cmd, raw);
-		/* A refused subscription loses nothing of the mail. */
-		rc = imd_run(m, cmd, NULL, NULL, &rep, err);
-		imd_reply_free(&rep);
-	}
-	free(raw);
-	return rc;
-}
+/* ---- role_folder (create_folder: imap-driver-create.c) ------------------------------ */
 
 static const char *imd_role_folder(struct mbx *mb, enum mbx_role role)
 {
@@ -496,6 +439,7 @@ static void imd_close(struct mbx **mp)
 	imap_client_abort(m->c, MF_ECLOSED, "mailbox closed");
 	imap_client_free(&m->c);
 	imd_folders_clear(m);
+	imd_states_clear(m);
 	for (size_t i = 0; i < m->nothers; i++)
 		free(m->others[i]);
 	free(m->others);
@@ -511,9 +455,11 @@ static const struct mailbox_driver imd_driver = {
 	.name = "imap",
 	.list_folders = imd_list_folders,
 	.folder_state = imd_folder_state,
+	.folder_states = imd_folder_states,
 	.list_messages = imd_list_messages,
 	.fetch = imd_fetch,
 	.create_folder = imd_create_folder,
+	.create_folders = imd_create_folders,
 	.role_folder = imd_role_folder,
 	.set_append_done = imd_set_append_done,
 	.append_begin = imd_append_begin,

@@ -298,8 +298,10 @@ void engine_quota_error(struct mf_error *err);
 /* Load the user's skipped items into job->skipped. */
 int engine_skipped_load(struct engine_job *job, struct mf_error *err);
 /* List plan folder i into job->todo[i], counting totals on the first
- * listing. 0, or a driver / store code with err. */
-int engine_folder_scan(struct engine_job *job, size_t i, struct mf_error *err);
+ * listing. known: the folder's state when already asked for
+ * (folder_states), else NULL. 0, or a driver / store code with err. */
+int engine_folder_scan(struct engine_job *job, size_t i, const struct mbx_folder_state *known,
+		       struct mf_error *err);
 /* List the source messages of plan folder fi from from_uid against the
  * map and the skipped items into job->todo[fi] (counting totals when
  * first); *listed_r (may be NULL) counts every message listed. */

@@ -407,7 +407,8 @@ int engine_scan_list(struct engine_job *job, size_t fi, uint32_t from_uid, bool 
 	return 0;
 }
 
-int engine_folder_scan(struct engine_job *job, size_t fi, struct mf_error *err)
+int engine_folder_scan(struct engine_job *job, size_t fi, const struct mbx_folder_state *known,
+		       struct mf_error *err)
 {
 	const struct engine_folder_plan *p = &job->plan.folders[fi];
 	struct engine_todo *t = &job->todo[fi];
@@ -421,7 +422,11 @@ int engine_folder_scan(struct engine_job *job, size_t fi, struct mf_error *err)
 		t->done = true;
 		return 0;
 	}
-	rc = job->src->drv->folder_state(job->src, p->source, &fs, err);
+	rc = 0;
+	if (known != NULL)
+		fs = *known;
+	else
+		rc = job->src->drv->folder_state(job->src, p->source, &fs, err);
 	if (rc != 0)
 		return rc;
 	t->uidvalidity = fs.uidvalidity;

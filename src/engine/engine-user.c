@@ -93,11 +93,28 @@ static int engine_plan(struct engine_job *job, struct mf_error *err)
 	return rc;
 }
 
+/* Folder i's creation failed with rc: the user fails when the target
+ * refused it, else the target is retried. */
+static int engine_create_failed(struct engine_job *job, size_t i, int rc, struct mf_error *err)
+{
+	if (rc == MF_ENO || rc == MF_EBAD || rc == MF_EINVAL) {
+		mf_error_prefix(err, "cannot create folder %s on the target",
+				job->plan.folders[i].target);
+		return engine_fatal(job, rc, err);
+	}
+	return engine_side_fail(rc, ENGINE_TARGET, err);
+}
+
 static int engine_create_folders(struct engine_job *job, struct mf_error *err)
 {
+	struct mbx_create *reqs;
+	size_t *idx, n = 0;
+	int rc;
+
+	reqs = xcalloc(job->plan.count + 1, sizeof(*reqs));
+	idx = xcalloc(job->plan.count + 1, sizeof(*idx));
 	for (size_t i = 0; i < job->plan.count; i++) {
 		const struct engine_folder_plan *p = &job->plan.folders[i];
-		int rc;
 
 		if (job->todo[i].created)
 			continue;
@@ -108,16 +125,39 @@ static int engine_create_folders(struct engine_job *job, struct mf_error *err)
 			job->todo[i].created = true;
 			continue;
 		}
-		rc = job->tgt->drv->create_folder(job->tgt, p->target, p->role, p->subscribed, err);
-		if (rc == MF_ENO || rc == MF_EBAD || rc == MF_EINVAL) {
-			mf_error_prefix(err, "cannot create folder %s on the target", p->target);
-			return engine_fatal(job, rc, err);
-		}
-		if (rc != 0)
-			return engine_side_fail(rc, ENGINE_TARGET, err);
-		job->todo[i].created = true;
+		reqs[n].folder = p->target;
+		reqs[n].role = p->role;
+		reqs[n].subscribe = p->subscribed;
+		idx[n++] = i;
 	}
-	return 0;
+	rc = 0;
+	if (n > 0 && job->tgt->drv->create_folders != NULL) {
+		/* All at once: on a slow link each folder would otherwise
+		 * cost a round trip or two. */
+		rc = job->tgt->drv->create_folders(job->tgt, reqs, n, err);
+		if (rc != 0)
+			rc = engine_side_fail(rc, ENGINE_TARGET, err);
+		for (size_t k = 0; rc == 0 && k < n; k++) {
+			if (reqs[k].rc != 0) {
+				*err = reqs[k].err;
+				rc = engine_create_failed(job, idx[k], reqs[k].rc, err);
+			} else {
+				job->todo[idx[k]].created = true;
+			}
+		}
+	} else {
+		for (size_t k = 0; rc == 0 && k < n; k++) {
+			rc = job->tgt->drv->create_folder(job->tgt, reqs[k].folder, reqs[k].role,
+							  reqs[k].subscribe, err);
+			if (rc != 0)
+				rc = engine_create_failed(job, idx[k], rc, err);
+			else
+				job->todo[idx[k]].created = true;
+		}
+	}
+	free(reqs);
+	free(idx);
+	return rc;
 }
 
 /* After a folder is copied: its highest source UID handled and, after an
@@ -227,10 +267,56 @@ static int engine_check_listed(struct engine_job *job, size_t i, struct mf_error
 	return engine_fatal(job, MF_EINVAL, &e);
 }
 
+/* Which folders are to be listed. */
+static bool engine_to_scan(const struct engine_job *job, size_t i)
+{
+	return !job->todo[i].scanned || job->todo[i].rescan;
+}
+
+/* The states of the folders to list, asked for all at once
+ * (folder_states) rather than each before its listing, so that a mailbox
+ * where little changed costs one round trip, not one per folder (and a
+ * listing, which selects the folder, takes one more, not two). A state
+ * can be older than the listing that follows: anything that came after
+ * it has a higher UID or modification sequence, so it is looked at now
+ * or next pass (the driver fails a listing whose UIDVALIDITY changed
+ * meanwhile). states[i] / known[i] for plan folder i. 0, or a failure of
+ * the source. */
+static int engine_states(struct engine_job *job, struct mbx_folder_state *states, bool *known,
+			 struct mf_error *err)
+{
+	const char **names = xcalloc(job->plan.count + 1, sizeof(*names));
+	struct mbx_folder_state *st = xcalloc(job->plan.count + 1, sizeof(*st));
+	bool *ok = xcalloc(job->plan.count + 1, sizeof(*ok));
+	size_t *idx = xcalloc(job->plan.count + 1, sizeof(*idx));
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < job->plan.count; i++) {
+		if (engine_to_scan(job, i) && !job->plan.folders[i].noselect) {
+			names[n] = job->plan.folders[i].source;
+			idx[n++] = i;
+		}
+	}
+	if (n > 1)
+		rc = job->src->drv->folder_states(job->src, names, n, st, ok, err);
+	for (size_t k = 0; rc == 0 && n > 1 && k < n; k++) {
+		states[idx[k]] = st[k];
+		known[idx[k]] = ok[k];
+	}
+	free(names);
+	free(st);
+	free(ok);
+	free(idx);
+	return rc;
+}
+
 /* Run the steps from wherever the job stands. 0 when every folder is
  * copied or the job stops or fails (job->stopping, job->fatal_rc). */
 static int engine_step(struct engine_job *job, struct mf_error *err)
 {
+	struct mbx_folder_state *states = NULL;
+	bool *known = NULL;
 	int rc;
 
 	rc = engine_connect(job, err);
@@ -238,19 +324,30 @@ static int engine_step(struct engine_job *job, struct mf_error *err)
 		rc = engine_plan(job, err);
 	if (rc == 0)
 		rc = engine_create_folders(job, err);
+	if (rc == 0 && job->src->drv->folder_states != NULL) {
+		states = xcalloc(job->plan.count + 1, sizeof(*states));
+		known = xcalloc(job->plan.count + 1, sizeof(*known));
+		rc = engine_states(job, states, known, err);
+		if (rc != 0)
+			rc = engine_side_fail(rc, ENGINE_SOURCE, err);
+	}
 	for (size_t i = 0; rc == 0 && i < job->plan.count && job->fatal_rc == 0; i++) {
-		if (job->todo[i].scanned && !job->todo[i].rescan)
+		if (!engine_to_scan(job, i))
 			continue;
 		if (atomic_load(&job->run->stop)) {
 			job->stopping = true;
-			return 0;
+			break;
 		}
 		engine_set_folder(job, job->plan.folders[i].source);
-		rc = engine_folder_scan(job, i, err);
+		rc = engine_folder_scan(job, i, known != NULL && known[i] ? &states[i] : NULL, err);
 		if (rc != 0 && job->fatal_rc == 0)
 			rc = engine_side_fail(rc, ENGINE_SOURCE, err);
 		engine_tick(job);
 	}
+	free(states);
+	free(known);
+	if (job->stopping)
+		return 0;
 	if (rc != 0 || job->fatal_rc != 0)
 		return job->fatal_rc != 0 ? 0 : rc;
 	engine_progress_emit(job, false);

@@ -401,6 +401,7 @@ int imap_client_list_pattern(struct imap_client *c, const char *pattern,
 
 	out->entries = NULL;
 	out->count = 0;
+	out->subscriptions_known = false;
 	cmd = imap_cmd_new("LIST");
 	imap_cmd_astring(cmd, "");
 	imap_cmd_astring(cmd, pattern);
@@ -424,6 +425,8 @@ int imap_client_list_pattern(struct imap_client *c, const char *pattern,
 		rc = sync_reject(&lc.sr, status_code(&lc.sr), "LIST failed", err);
 	if (rc == 0 && !ext && sc.sr.status == IMAP_STATUS_OK)
 		lsub_apply(out, &sc);
+	if (rc == 0)
+		out->subscriptions_known = ext || sc.sr.status == IMAP_STATUS_OK;
 	for (size_t i = 0; i < sc.count; i++)
 		free(sc.names[i]);
 	free(sc.names);
@@ -436,36 +439,81 @@ int imap_client_list_pattern(struct imap_client *c, const char *pattern,
 
 /* ---- SELECT / EXAMINE, LOGOUT -------------------------------------------------------- */
 
-int imap_client_select(struct imap_client *c, const char *mailbox, bool readonly,
-		       struct imap_mailbox_state *st, struct mf_error *err)
+static void select_done(void *ctx, const struct imap_response *r, const struct mf_error *err)
 {
-	const char *verb = readonly ? "EXAMINE" : "SELECT";
-	struct sync_resp sr = { 0 };
-	struct imap_cmd *cmd;
-	int rc;
+	struct imap_select_op *op = ctx;
 
-	memset(st, 0, sizeof(*st));
+	(void)err;
+	op->done = true;
+	if (r == NULL)
+		return;
+	op->status = r->status;
+	op->ok = r->status == IMAP_STATUS_OK;
+	op->code = r->code != NULL ? xstrdup(r->code) : NULL;
+	op->text = xstrdup(r->text);
+}
+
+const char *imap_client_select_submit(struct imap_client *c, const char *mailbox, bool readonly,
+				      struct imap_select_op *op)
+{
+	struct imap_cmd *cmd;
+
+	memset(op, 0, sizeof(*op));
+	op->readonly = readonly;
+	op->mailbox = xstrdup(mailbox);
 	/* Filled by the client's own bookkeeping from EXISTS and the codes. */
 	memset(&c->mbox, 0, sizeof(c->mbox));
-	cmd = imap_cmd_new(verb);
+	cmd = imap_cmd_new(readonly ? "EXAMINE" : "SELECT");
 	imap_cmd_astring(cmd, mailbox);
 	/* RFC 7162: enables CONDSTORE so the server reports HIGHESTMODSEQ. */
 	if (c->caps & IMAP_CAP_CONDSTORE)
 		imap_cmd_atom(cmd, "(CONDSTORE)");
-	rc = sync_run(c, cmd, NULL, &sr, err);
-	if (rc == 0 && sr.status != IMAP_STATUS_OK) {
+	return imap_client_submit(c, cmd, NULL, select_done, op);
+}
+
+int imap_client_select_finish(struct imap_client *c, struct imap_select_op *op,
+			      struct imap_mailbox_state *st, struct mf_error *err)
+{
+	const char *verb = op->readonly ? "EXAMINE" : "SELECT";
+	struct sync_resp sr = { op->done, op->status, op->code, op->text };
+	int rc = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (!op->done)
+		rc = mf_error_set(err, MF_EPROTO, "command did not complete");
+	if (rc == 0 && op->status != IMAP_STATUS_OK) {
 		char what[300];
 
-		snprintf(what, sizeof(what), "%s %s failed", verb, mailbox);
+		snprintf(what, sizeof(what), "%s %s failed", verb, op->mailbox);
 		rc = sync_reject(&sr, status_code(&sr), what, err);
 	}
 	if (rc == 0) {
 		*st = c->mbox;
-		if (readonly)
+		if (op->readonly)
 			st->readonly = true;
 	}
-	sync_resp_free(&sr);
+	free(op->code);
+	free(op->text);
+	free(op->mailbox);
+	op->code = op->text = op->mailbox = NULL;
 	return rc;
+}
+
+int imap_client_select(struct imap_client *c, const char *mailbox, bool readonly,
+		       struct imap_mailbox_state *st, struct mf_error *err)
+{
+	struct imap_select_op op;
+	const char *tag = imap_client_select_submit(c, mailbox, readonly, &op);
+	int rc = imap_client_run(c, tag, err);
+
+	if (rc < 0) {
+		free(op.code);
+		free(op.text);
+		free(op.mailbox);
+		memset(st, 0, sizeof(*st));
+		return rc;
+	}
+	return imap_client_select_finish(c, &op, st, err);
 }
 
 const struct imap_mailbox_state *imap_client_mailbox(const struct imap_client *c)

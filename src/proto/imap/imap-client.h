@@ -281,6 +281,10 @@ enum imap_list_flag {
 struct imap_list_result {
 	struct imap_list_entry *entries;
 	size_t count;
+	bool subscriptions_known; /* IMAP_LIST_SUBSCRIBED is the server's word
+				   * (LIST-EXTENDED, or an LSUB that was
+				   * answered OK); false: a missing flag
+				   * says nothing */
 };
 
 /* LIST "" "*" (RETURN (SPECIAL-USE SUBSCRIBED) when the server has
@@ -304,6 +308,27 @@ struct imap_mailbox_state {
 /* SELECT or EXAMINE (readonly) a mailbox (raw modified UTF-7 name). */
 int imap_client_select(struct imap_client *c, const char *mailbox, bool readonly,
 		       struct imap_mailbox_state *st, struct mf_error *err);
+
+/* SELECT or EXAMINE in two halves, so that commands can be pipelined
+ * behind it: imap_client_select_submit queues it (the selected mailbox's
+ * bookkeeping starts over) and returns its tag; op is filled when it
+ * completes and must live until then. Once it has (imap_client_run, up
+ * to it or a later command), imap_client_select_finish returns what
+ * imap_client_select would have and frees what op holds. A command queued
+ * behind a refused SELECT runs with no mailbox selected (RFC 9051 section
+ * 6.3.2), so its answers are to be ignored unless op->ok. */
+struct imap_select_op {
+	bool done;
+	bool ok;                 /* done, and answered OK */
+	bool readonly;
+	enum imap_status status;
+	char *code, *text;       /* owned: the tagged answer */
+	char *mailbox;           /* owned: the name, for the error */
+};
+const char *imap_client_select_submit(struct imap_client *c, const char *mailbox, bool readonly,
+				      struct imap_select_op *op);
+int imap_client_select_finish(struct imap_client *c, struct imap_select_op *op,
+			      struct imap_mailbox_state *st, struct mf_error *err);
 
 /* The selected mailbox as tracked since the last SELECT / EXAMINE: exists
  * follows later EXISTS responses. */
