@@ -3,7 +3,11 @@
  * tmp/<unique> is written as the bytes arrive (size and CRLF size counted on
  * the way), given INTERNALDATE as its mtime, fsynced, renamed to
  * cur/<unique>,S=<size>,W=<crlf size>:2,<flags><keyword letters>, and cur/ is
- * fsynced: once done() reports rc 0 the message survives a crash.
+ * fsynced: once done() reports rc 0 the message survives a crash. One
+ * fsync of cur/ serves up to MAILDIR_SYNC_BATCH renames: their reports wait
+ * for it (until the batch is full, another folder is written, a flush or
+ * the close). A process that dies meanwhile leaves the files in cur/, where
+ * settling by name finds them.
  */
 #include "drivers/maildir-private.h"
 
@@ -255,11 +259,12 @@ static int maildir_rename_noreplace(const char *from, const char *to)
 	return -1;
 }
 
-/* Make the file durable in cur/; returns 0 with *name_r (malloc'd). */
+/* Put the file, fsynced, into cur/ (the directory's fsync is maildir_sync's);
+ * returns 0 with *name_r (malloc'd). */
 static int maildir_ap_commit(struct maildir_append *ap, char **name_r, struct mf_error *err)
 {
 	struct timespec times[2] = { { ap->internaldate, 0 }, { ap->internaldate, 0 } };
-	char *name, *path, *cur;
+	char *name, *path;
 	int fd = ap->fd, rc = 0;
 
 	ap->fd = -1;
@@ -274,26 +279,82 @@ static int maildir_ap_commit(struct maildir_append *ap, char **name_r, struct mf
 	name = xasprintf("%s,S=%llu,W=%llu:2,%s", ap->base, (unsigned long long)ap->written,
 			 (unsigned long long)ap->vsize, ap->suffix);
 	path = xasprintf("%s/cur/%s", ap->dir, name);
-	cur = xasprintf("%s/cur", ap->dir);
 	if (maildir_rename_noreplace(ap->tmp_path, path) != 0) {
 		rc = maildir_io_error(err, errno, "renaming into place", path);
+		free(name);
 	} else {
 		free(ap->tmp_path);
 		ap->tmp_path = NULL;
-		rc = maildir_fsync_dir(cur, err);
-		/* Not durable: take it back rather than risk a duplicate when
-		 * the caller retries. */
-		if (rc != 0)
-			unlink(path);
+		*name_r = name;
 	}
 	free(path);
-	free(cur);
-	if (rc != 0) {
-		free(name);
-		return rc;
+	return rc;
+}
+
+/* fsync the cur/ the unsynced appends went to, then report them: rc 0, or
+ * each one's failure (its file taken back rather than risk a duplicate: it
+ * is not durable, and the caller copies it again). */
+int maildir_sync(struct maildir *md, struct mf_error *err)
+{
+	struct mf_error e = { 0, "" };
+	int rc;
+
+	if (md->nunsynced == 0)
+		return 0;
+	rc = maildir_fsync_dir(md->unsynced_dir, &e);
+	for (size_t i = 0; i < md->nunsynced; i++) {
+		struct maildir_unsynced *u = &md->unsynced[i];
+
+		if (rc != 0) {
+			char *path = xasprintf("%s/%s", md->unsynced_dir, u->name);
+
+			unlink(path);
+			free(path);
+		}
+		if (md->done_fn != NULL) {
+			struct mbx_appended out = { 0, 0, u->name, u->warning };
+
+			md->done_fn(md->done_ctx, u->token, rc, rc == 0 ? &out : NULL,
+				    rc == 0 ? NULL : &e);
+		}
+		free(u->name);
+		free(u->warning);
 	}
-	*name_r = name;
-	return 0;
+	md->nunsynced = 0;
+	free(md->unsynced_dir);
+	md->unsynced_dir = NULL;
+	if (rc != 0 && err != NULL)
+		*err = e;
+	return rc;
+}
+
+/* A renamed append, reported with the others of its cur/ at the next sync. */
+static int maildir_unsynced_add(struct maildir_append *ap, char *name, struct mf_error *err)
+{
+	struct maildir *md = ap->md;
+	char *cur = xasprintf("%s/cur", ap->dir);
+	struct maildir_unsynced *u;
+	int rc = 0;
+
+	if (md->unsynced_dir != NULL && strcmp(md->unsynced_dir, cur) != 0)
+		rc = maildir_sync(md, err);
+	if (md->unsynced_dir == NULL)
+		md->unsynced_dir = cur;
+	else
+		free(cur);
+	if (md->unsynced == NULL)
+		md->unsynced = xcalloc(MAILDIR_SYNC_BATCH, sizeof(*md->unsynced));
+	u = &md->unsynced[md->nunsynced++];
+	u->token = ap->token;
+	u->name = name;
+	u->warning = ap->warning != NULL ? xstrdup(ap->warning) : NULL;
+	if (md->nunsynced == MAILDIR_SYNC_BATCH) {
+		int src = maildir_sync(md, err);
+
+		if (rc == 0)
+			rc = src;
+	}
+	return rc;
 }
 
 int maildir_append_end(struct mbx_append *a, struct mf_error *err)
@@ -316,14 +377,13 @@ int maildir_append_end(struct mbx_append *a, struct mf_error *err)
 	}
 	if (md->listing.dir != NULL && strcmp(md->listing.dir, ap->dir) == 0)
 		maildir_listing_clear(&md->listing);
-	if (md->done_fn != NULL) {
-		if (rc == 0) {
-			struct mbx_appended out = { 0, 0, name, ap->warning };
-
-			md->done_fn(md->done_ctx, ap->token, 0, &out, NULL);
-		} else {
-			md->done_fn(md->done_ctx, ap->token, rc, NULL, &local);
-		}
+	if (rc == 0) {
+		/* Reported once cur/ is synced; a failure of that sync (this
+		 * one's or earlier ones') was reported with them. */
+		(void)maildir_unsynced_add(ap, name, &local);
+		name = NULL;
+	} else if (md->done_fn != NULL) {
+		md->done_fn(md->done_ctx, ap->token, rc, NULL, &local);
 	}
 	if (rc != 0 && err != NULL)
 		*err = local;
@@ -340,7 +400,5 @@ void maildir_append_abort(struct mbx_append *a)
 
 int maildir_append_flush(struct mbx *m, struct mf_error *err)
 {
-	(void)m;
-	(void)err;
-	return 0;
+	return maildir_sync((struct maildir *)m, err);
 }

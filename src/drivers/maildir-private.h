@@ -45,6 +45,19 @@ struct maildir {
 	struct maildir_keywords kw;
 	struct maildir_listing listing;
 	struct maildir_append *appends; /* open appends (foreign to callers) */
+	/* Appends renamed into cur/ whose report waits for one fsync of that
+	 * directory for them all (maildir_sync). */
+	char *unsynced_dir;             /* owned: that cur/; NULL when none */
+	struct maildir_unsynced *unsynced; /* owned */
+	size_t nunsynced;
+};
+
+/* Renamed appends reported at once, after one fsync of their cur/. */
+#define MAILDIR_SYNC_BATCH 64
+struct maildir_unsynced {
+	uint64_t token;
+	char *name;    /* owned: the file's name in cur/ */
+	char *warning; /* owned; NULL when none */
 };
 
 /* ---- maildir-name.c ---- */
@@ -114,6 +127,8 @@ int maildir_append_data(struct mbx_append *ap, const void *data, size_t len,
 int maildir_append_end(struct mbx_append *ap, struct mf_error *err);
 void maildir_append_abort(struct mbx_append *ap);
 int maildir_append_flush(struct mbx *m, struct mf_error *err);
+/* Sync and report the appends waiting for their cur/ (maildir-append.c). */
+int maildir_sync(struct maildir *md, struct mf_error *err);
 int maildir_append_begin_named(struct mbx *m, const char *folder,
 			       const struct mbx_msg_info *info, const char *name, uint64_t token,
 			       struct mbx_append **ap_r, struct mf_error *err);

@@ -403,7 +403,10 @@ int maildir_rename_folder(struct mbx *m, const char *from, const char *to,
 	struct stat st;
 	int rc;
 
-	rc = maildir_folder_dir(md, from, &dfrom, err);
+	/* Appends waiting for their directory's fsync get it first. */
+	rc = maildir_sync(md, err);
+	if (rc == 0)
+		rc = maildir_folder_dir(md, from, &dfrom, err);
 	if (rc == 0)
 		rc = maildir_folder_dir(md, to, &dto, err);
 	if (rc == 0 && (strcmp(dfrom, md->root) == 0 || strcmp(dto, md->root) == 0))

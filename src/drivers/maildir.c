@@ -217,6 +217,8 @@ static void maildir_close(struct mbx **mp)
 	md = (struct maildir *)*mp;
 	while (md->appends != NULL)
 		maildir_append_abort((struct mbx_append *)md->appends);
+	(void)maildir_sync(md, NULL);
+	free(md->unsynced);
 	maildir_kw_clear(&md->kw);
 	maildir_listing_clear(&md->listing);
 	free(md->root);

@@ -134,7 +134,9 @@ static int append_msg(struct fixture *f, const char *folder, const void *data, s
 		drv->append_abort(ap);
 		return rc;
 	}
-	return drv->append_end(ap, err);
+	rc = drv->append_end(ap, err);
+	/* Reported once its cur/ is synced (at the latest on append_flush). */
+	return rc != 0 ? rc : drv->append_flush(f->m, err);
 }
 
 static size_t count_files(const char *dir)
@@ -715,10 +717,58 @@ static void test_fetch_renamed_cached(void **state)
 	free(to);
 }
 
+/* One fsync of cur/ for many renames: reports wait for it, until the batch
+ * is full, another folder is written, or a flush. */
+static void test_reports_after_dir_sync(void **state)
+{
+	struct fixture *f = *state;
+	const struct mailbox_driver *drv = f->m->drv;
+	struct mf_error err = { 0 };
+	const char body[] = "Subject: s\r\n\r\nb\r\n";
+
+	assert_int_equal(drv->create_folder(f->m, "Other", MBX_ROLE_NONE, false, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		struct mbx_msg_info info = { 0 };
+		struct mbx_append *ap;
+
+		info.size = sizeof(body) - 1;
+		assert_int_equal(drv->append_begin(f->m, "INBOX", &info, 7, &ap, &err), 0);
+		assert_int_equal(drv->append_data(ap, body, sizeof(body) - 1, &err), 0);
+		assert_int_equal(drv->append_end(ap, &err), 0);
+	}
+	assert_int_equal(f->done.calls, 0);
+	/* The three files are in cur/ already (settling by name finds them). */
+	{
+		char *cur = xasprintf("%s/cur", f->root);
+
+		assert_int_equal(count_files(cur), 3);
+		free(cur);
+	}
+	/* Another folder: INBOX's cur/ is synced and its appends reported. */
+	assert_int_equal(append_msg(f, "Other", body, sizeof(body) - 1, 0, NULL, 0, 1700000000,
+				    64, &err), 0);
+	assert_int_equal(f->done.calls, 4);
+	assert_int_equal(f->done.rc, 0);
+	/* A full batch is reported without a flush. */
+	for (int i = 0; i < MAILDIR_SYNC_BATCH; i++) {
+		struct mbx_msg_info info = { 0 };
+		struct mbx_append *ap;
+
+		info.size = sizeof(body) - 1;
+		assert_int_equal(drv->append_begin(f->m, "INBOX", &info, 8, &ap, &err), 0);
+		assert_int_equal(drv->append_data(ap, body, sizeof(body) - 1, &err), 0);
+		assert_int_equal(drv->append_end(ap, &err), 0);
+	}
+	assert_int_equal(f->done.calls, 4 + MAILDIR_SYNC_BATCH);
+	assert_int_equal(drv->append_flush(f->m, &err), 0);
+	assert_int_equal(f->done.calls, 4 + MAILDIR_SYNC_BATCH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_append_flags_keywords, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reports_after_dir_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_crlf_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_many_keywords, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_size_mismatch, setup, teardown),

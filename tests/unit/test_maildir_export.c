@@ -74,7 +74,8 @@ static int append_msg(struct fixture *f, const char *folder, const char *data, s
 		drv->append_abort(ap);
 		return rc;
 	}
-	return drv->append_end(ap, err);
+	rc = drv->append_end(ap, err);
+	return rc != 0 ? rc : drv->append_flush(f->m, err);
 }
 
 struct export_msg {

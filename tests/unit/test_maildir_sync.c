@@ -108,6 +108,7 @@ static void put(struct fx *f, const char *folder, const char *body, uint32_t fla
 		assert_int_equal(f->m->drv->append_begin(f->m, folder, &info, 1, &ap, &err), 0);
 	assert_int_equal(f->m->drv->append_data(ap, body, strlen(body), &err), 0);
 	assert_int_equal(f->m->drv->append_end(ap, &err), 0);
+	assert_int_equal(f->m->drv->append_flush(f->m, &err), 0);
 }
 
 struct found {
