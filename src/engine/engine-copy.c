@@ -336,10 +336,7 @@ static int engine_append_sealed(void *ctx, const uint64_t *tokens, size_t n, str
 		if (rc == MF_EEXIST)
 			rc = 0;
 	}
-	if (rc == 0)
-		rc = store_commit(job->st, err);
-	else
-		store_rollback(job->st);
+	rc = store_end(job->st, rc, err);
 	return rc != 0 ? engine_fatal(job, rc, err) : 0;
 }
 

@@ -312,10 +312,7 @@ static int engine_deletions(struct engine_job *job, size_t fi, struct store_msgm
 		if (rc == MF_ENOTFOUND)
 			rc = 0;
 	}
-	if (rc == 0)
-		rc = store_commit(job->st, err);
-	else
-		store_rollback(job->st);
+	rc = store_end(job->st, rc, err);
 	if (rc != 0)
 		return engine_fatal(job, rc, err);
 	job->deletions += (int64_t)n;

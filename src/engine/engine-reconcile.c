@@ -388,10 +388,7 @@ static int engine_forget_all(struct engine_job *job, const struct store_msgmap *
 		if (rc == MF_ENOTFOUND)
 			rc = 0;
 	}
-	if (rc == 0)
-		rc = store_commit(job->st, err);
-	else
-		store_rollback(job->st);
+	rc = store_end(job->st, rc, err);
 	return rc != 0 ? engine_fatal(job, rc, err) : 0;
 }
 

@@ -157,10 +157,7 @@ int engine_recover_uidvalidity(struct engine_job *job, size_t fi, int64_t old_uv
 		rc = store_msgmap_rekey(job->st, o->folder_id, o->uidvalidity, o->uid, t->folder_id,
 					t->uidvalidity, r.to[k], err);
 	}
-	if (rc == 0)
-		rc = store_commit(job->st, err);
-	else
-		store_rollback(job->st);
+	rc = store_end(job->st, rc, err);
 	if (rc != 0) {
 		engine_recover_free(&r);
 		return engine_fatal(job, rc, err);
@@ -193,7 +190,7 @@ int engine_recover_uidvalidity(struct engine_job *job, size_t fi, int64_t old_uv
 					rc = store_msgmap_forget(job->st, r.old[i].folder_id,
 								 r.old[i].uidvalidity, r.old[i].uid,
 								 err);
-			rc = rc == 0 ? store_commit(job->st, err) : (store_rollback(job->st), rc);
+			rc = store_end(job->st, rc, err);
 			if (rc != 0)
 				engine_fatal(job, rc, err);
 			else

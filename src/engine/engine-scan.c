@@ -118,10 +118,7 @@ void engine_skip(struct engine_job *job, size_t fi, const struct store_skipped *
 	}
 	if (rc == 0)
 		rc = store_skipped_add(job->st, &s, &e);
-	if (rc == 0)
-		rc = store_commit(job->st, &e);
-	else
-		store_rollback(job->st);
+	rc = store_end(job->st, rc, &e);
 	if (rc != 0) {
 		engine_fatal(job, rc, &e);
 		return;

@@ -171,10 +171,7 @@ int engine_flush_intents(struct engine_job *job, bool stats, const struct engine
 	}
 	if (rc == 0 && stats)
 		rc = engine_stats_write(job, &err);
-	if (rc == 0)
-		rc = store_commit(job->st, &err);
-	else
-		store_rollback(job->st);
+	rc = store_end(job->st, rc, &err);
 	/* On failure the intents stay: the next run settles them. */
 	engine_pending_clear(job);
 	job->last_flush_ms = now;

@@ -331,6 +331,14 @@ void store_rollback(struct store *st)
 	store_sql_rollback(st);
 }
 
+int store_end(struct store *st, int rc, struct mf_error *err)
+{
+	if (rc == 0)
+		return store_commit(st, err);
+	store_rollback(st);
+	return rc;
+}
+
 int store_sql_endpoint_id(struct store *st, const char *name, int64_t *id_r, struct mf_error *err)
 {
 	sqlite3_stmt *stmt;

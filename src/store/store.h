@@ -119,6 +119,9 @@ int store_endpoint_delete(struct store *st, const char *name, struct mf_error *e
 int store_begin(struct store *st, struct mf_error *err);
 int store_commit(struct store *st, struct mf_error *err);
 void store_rollback(struct store *st);
+/* End a transaction by how its work went: commit when rc is 0 (returning
+ * the commit's result), else roll back and return rc. */
+int store_end(struct store *st, int rc, struct mf_error *err);
 
 /* ---- batches ------------------------------------------------------------- */
 

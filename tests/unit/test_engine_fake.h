@@ -34,6 +34,7 @@
 #include <strings.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -665,6 +666,40 @@ FAKE_FN size_t fx_intents(struct fx *f, int64_t user_id)
 		fail_msg("intents: %s", err.msg);
 	store_msgmap_list_free(&ms, n);
 	return n;
+}
+
+/* Run batch in a forked child that the world kills (SIGKILL) at instant
+ * kill_at: true when it was killed, false when it finished first. The
+ * child opens its own store (never the parent's SQLite handle across a
+ * fork). */
+FAKE_FN bool fx_run_child(struct fx *f, const char *batch, int kill_at)
+{
+	pid_t pid;
+	int status = 0;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct mf_error err = {0};
+		struct store *st = NULL;
+
+		f->world.kill_at = kill_at;
+		atomic_store(&f->world.instants, 0);
+		if (store_open(f->data_dir, NULL, &st, &err) != 0)
+			_exit(3);
+		if (engine_batch_run(st, f->data_dir, batch, &f->o, &err) != 0)
+			_exit(4);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status)) {
+		assert_int_equal(WTERMSIG(status), SIGKILL);
+		return true;
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	return false;
 }
 
 #include "test_engine_got.h"

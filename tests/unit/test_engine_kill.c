@@ -45,39 +45,6 @@ static void kill_mailbox(void)
 	}
 }
 
-/* Run the batch in a child killed at instant kill_at. true when it was
- * killed (false: it finished first). */
-static bool kill_child(struct fx *f, int kill_at)
-{
-	pid_t pid;
-	int status = 0;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct mf_error err = {0};
-		struct store *st = NULL;
-
-		/* Never the parent's SQLite handle across fork: our own. */
-		f->world.kill_at = kill_at;
-		atomic_store(&f->world.instants, 0);
-		if (store_open(f->data_dir, NULL, &st, &err) != 0)
-			_exit(3);
-		if (engine_batch_run(st, f->data_dir, "K", &f->o, &err) != 0)
-			_exit(4);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status)) {
-		assert_int_equal(WTERMSIG(status), SIGKILL);
-		return true;
-	}
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	return false;
-}
-
 /* Every source message exactly once on the target. */
 static void kill_verify(struct fx *f, int point)
 {
@@ -130,7 +97,7 @@ static void kill_run(bool imap_like)
 		f->o.fetch_chunk = 7;
 		fx_batch(f, "K", NULL, logins);
 		for (int round = 0; round < 3; round++) {
-			if (!kill_child(f, at + round * 29))
+			if (!fx_run_child(f, "K", at + round * 29))
 				break;
 			killed++;
 		}

@@ -47,37 +47,6 @@ static void late_mailbox(void)
 	}
 }
 
-/* Run the batch in a child killed at instant kill_at: true when killed. */
-static bool late_child(struct fx *f, int kill_at)
-{
-	pid_t pid;
-	int status = 0;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct mf_error err = {0};
-		struct store *st = NULL;
-
-		f->world.kill_at = kill_at;
-		atomic_store(&f->world.instants, 0);
-		if (store_open(f->data_dir, NULL, &st, &err) != 0)
-			_exit(3);
-		if (engine_batch_run(st, f->data_dir, "L", &f->o, &err) != 0)
-			_exit(4);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status)) {
-		assert_int_equal(WTERMSIG(status), SIGKILL);
-		return true;
-	}
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	return false;
-}
-
 /* Every source message exactly once on the target, nothing in limbo. */
 static void late_verify(struct fx *f, int point)
 {
@@ -138,7 +107,7 @@ static void late_run(int from, int to, int step, int rounds, bool lost)
 		f->o.fetch_chunk = 6;
 		fx_batch(f, "L", NULL, logins);
 		for (int round = 0; round < rounds; round++) {
-			if (!late_child(f, at + round * 7))
+			if (!fx_run_child(f, "L", at + round * 7))
 				break;
 			killed++;
 		}
