@@ -122,10 +122,13 @@ def test_dovecot_refusal_inside_multiappend(run, source, server_root, tmp_path):
         dst.stop()
     appends = len(APPEND.findall(r.err))
     conts = len(CONT.findall(r.err))
-    # Most messages continued a command; the refused batch of "Batch" (10
-    # messages, one APPEND) was appended again one by one (10 more).
+    # Most messages continued a command; the refused command of "Batch"
+    # was appended again one by one: its 10 messages when they all went in
+    # it, fewer when Dovecot's NO came while the command was still being
+    # sent (a slow run, ASan): the client ends the command there and sends
+    # the rest in a new one. Never none.
     assert conts > source.count // 2, (appends, conts)
-    assert appends + conts == source.count + 10, (appends, conts)
+    assert source.count + 1 <= appends + conts <= source.count + 10, (appends, conts)
     assert appends < source.count // 4, (appends, conts)
     print(f"\nDovecot -> Dovecot, MULTIAPPEND: {source.count} messages in {elapsed:.2f} s, "
           f"{appends} APPEND commands")
