@@ -59,9 +59,10 @@ static struct imap_cmd *imd_create_cmd(const char *raw, const char *use)
 	return cmd;
 }
 
-static struct imap_cmd *imd_subscribe_cmd(const char *raw)
+/* SUBSCRIBE or UNSUBSCRIBE raw. */
+static struct imap_cmd *imd_subscribe_cmd(const char *raw, bool on)
 {
-	struct imap_cmd *cmd = imap_cmd_new("SUBSCRIBE");
+	struct imap_cmd *cmd = imap_cmd_new(on ? "SUBSCRIBE" : "UNSUBSCRIBE");
 
 	imap_cmd_astring(cmd, raw);
 	return cmd;
@@ -144,7 +145,7 @@ static void imd_create_plan(struct imd *m, struct imd_create_op *op, char last_t
 	if (q->subscribe && (f == NULL || !m->subs_known || !(f->flags & IMAP_LIST_SUBSCRIBED))) {
 		op->subscribe = true;
 		snprintf(last_tag, 16, "%s",
-			 imap_client_submit(m->c, imd_subscribe_cmd(op->raw), NULL, imd_reply_done,
+			 imap_client_submit(m->c, imd_subscribe_cmd(op->raw, true), NULL, imd_reply_done,
 					    &op->srep));
 	}
 }
@@ -180,6 +181,15 @@ static int imd_create_settle(struct imd *m, struct imd_create_op *op, struct mf_
 			snprintf(what, sizeof(what), "CREATE %s failed", q->folder);
 			q->rc = imd_reply_error(&op->crep, MF_ENO, what, &q->err);
 			imd_cache_drop(m, op->raw);
+			/* Its SUBSCRIBE went in the same burst: a server that
+			 * took it would list a folder that is not there. */
+			if (op->subscribe && op->srep.status == IMAP_STATUS_OK) {
+				rc = imd_run(m, imd_subscribe_cmd(op->raw, false), NULL,
+					     NULL, &rep, err);
+				imd_reply_free(&rep);
+				if (rc < 0)
+					return rc;
+			}
 			return 0;
 		}
 		retried = true;
@@ -187,7 +197,7 @@ static int imd_create_settle(struct imd *m, struct imd_create_op *op, struct mf_
 	/* A SUBSCRIBE that went before its folder existed, and was refused
 	 * for that: again, now that it does. */
 	if (retried && op->subscribe && op->srep.status != IMAP_STATUS_OK) {
-		rc = imd_run(m, imd_subscribe_cmd(op->raw), NULL, NULL, &rep, err);
+		rc = imd_run(m, imd_subscribe_cmd(op->raw, true), NULL, NULL, &rep, err);
 		imd_reply_free(&rep);
 		if (rc < 0)
 			return rc;

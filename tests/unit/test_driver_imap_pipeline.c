@@ -94,6 +94,36 @@ static void test_create_subscriptions_unknown(void **state)
 	fake_finish(&f, &m);
 }
 
+/* A refused CREATE whose SUBSCRIBE (same burst) went through: the
+ * subscription is taken back, the folder not being there. */
+static void test_create_refused_unsubscribes(void **state)
+{
+	static const char *const script[] = {
+		FAKE_LOGIN(""),
+		"C:A2 LIST \"\" \"*\"",
+		"C:A3 LSUB \"\" \"*\"",
+		"S:* LIST () \"/\" INBOX\r\nA2 OK done",
+		"S:A3 OK done",
+		"C:A4 CREATE Gone",
+		"C:A5 SUBSCRIBE Gone",
+		"S:A4 NO [NOPERM] Permission denied\r\nA5 OK done",
+		"C:A6 LIST \"\" Gone",
+		"S:A6 OK done",
+		"C:A7 UNSUBSCRIBE Gone",
+		"S:A7 OK done",
+		FAKE_LOGOUT("A8"),
+		NULL,
+	};
+	struct fake f;
+	struct mbx *m = fake_open(&f, script);
+	struct mf_error err = { 0 };
+
+	(void)state;
+	assert_int_equal(m->drv->create_folder(m, "Gone", MBX_ROLE_NONE, true, &err), MF_ENO);
+	assert_string_equal(err.msg, "CREATE Gone failed: [NOPERM] Permission denied");
+	fake_finish(&f, &m);
+}
+
 /* ---- folder_states, listing --------------------------------------------------------- */
 
 struct counted {
@@ -190,6 +220,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_folders),
 		cmocka_unit_test(test_create_subscriptions_unknown),
+		cmocka_unit_test(test_create_refused_unsubscribes),
 		cmocka_unit_test(test_folder_states),
 	};
 
