@@ -33,6 +33,19 @@ static const char help_settings[] =
 	"  --password-file FILE             first line of FILE\n"
 	"  (otherwise asked for on a terminal; never taken from the command line)\n";
 
+/* The schedule options, the same for 'batch new' and 'batch set'. */
+#define HELP_SCHEDULE_OPTIONS                                                              \
+	"  --incremental-interval DURATION\n" \
+	"                            time between incremental syncs by 'mailferry\n" \
+	"                            serve' (default 24h): SECONDS, or 30m, 24h, 1d\n" \
+	"  --sync-deletes            delete on the target what was deleted at the\n" \
+	"                            source (default: deletions stay on the target)\n" \
+	"  --auto-complete           complete the batch after its first full sync\n" \
+	"  --start-after TIME        'mailferry serve' starts it then (if Created)\n" \
+	"  --complete-after TIME     'mailferry serve' completes it then (once synced)\n" \
+	"                            TIME: now, YYYY-MM-DD (midnight UTC) or RFC 3339\n" \
+	"                            (2024-07-01T19:00:00+02:00)\n"
+
 static const struct help_entry help_entries[] = {
 	{ "",
 	  "usage: mailferry [GLOBAL OPTIONS] NOUN VERB [ARGS] [OPTIONS]\n"
@@ -185,16 +198,7 @@ static const struct help_entry help_entries[] = {
 	  "  --received-after DATE     only messages received on or after DATE\n"
 	  "                            (YYYY-MM-DD or RFC 3339)\n"
 	  "  --auto-start              then run it, as 'batch start NAME --wait'\n"
-	  "  --incremental-interval DURATION\n"
-	  "                            time between incremental syncs by 'mailferry\n"
-	  "                            serve' (default 24h): SECONDS, or 30m, 24h, 1d\n"
-	  "  --sync-deletes            delete on the target what was deleted at the\n"
-	  "                            source (default: deletions stay on the target)\n"
-	  "  --auto-complete           complete the batch after its first full sync\n"
-	  "  --start-after TIME        'mailferry serve' starts it then (if Created)\n"
-	  "  --complete-after TIME     'mailferry serve' completes it then (once synced)\n"
-	  "                            TIME: now, YYYY-MM-DD (midnight UTC) or RFC 3339\n"
-	  "                            (2024-07-01T19:00:00+02:00)\n"
+	  HELP_SCHEDULE_OPTIONS
 	  "\n"
 	  "With --auto-start the tuning options of 'batch start --wait' apply too.\n",
 	  false },
@@ -205,16 +209,7 @@ static const struct help_entry help_entries[] = {
 	  "being removed); a running batch picks them up with its next pass. A new\n"
 	  "--incremental-interval moves the next incremental sync of the synced users\n"
 	  "to now + the interval. Prints the batch as 'batch show' does.\n"
-	  "  --incremental-interval DURATION\n"
-	  "                            time between incremental syncs by 'mailferry\n"
-	  "                            serve' (default 24h): SECONDS, or 30m, 24h, 1d\n"
-	  "  --sync-deletes            delete on the target what was deleted at the\n"
-	  "                            source (default: deletions stay on the target)\n"
-	  "  --auto-complete           complete the batch after its first full sync\n"
-	  "  --start-after TIME        'mailferry serve' starts it then (if Created)\n"
-	  "  --complete-after TIME     'mailferry serve' completes it then (once synced)\n"
-	  "                            TIME: now, YYYY-MM-DD (midnight UTC) or RFC 3339\n"
-	  "                            (2024-07-01T19:00:00+02:00)\n"
+	  HELP_SCHEDULE_OPTIONS
 	  "  --connections-per-user N  as for 'batch new'\n"
 	  "  --bad-item-limit N, --large-item-limit N   as for 'batch new'; raising one\n"
 	  "                            and starting the batch again lets failed users on\n"

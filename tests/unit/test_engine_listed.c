@@ -94,6 +94,24 @@ static struct fx *listed_fx(struct fake_account *a, struct fake_folder *fo,
 	return f;
 }
 
+/* login is Synced with items copied, no intent left, count in INBOX. */
+static void expect_synced(struct fx *f, const char *login, int64_t items, size_t count)
+{
+	struct store_user u;
+	struct got_folder g;
+
+	fx_user(f, login, &u);
+	if (u.status != STORE_USER_SYNCED)
+		fail_msg("%s is %s: %s", login, store_user_status_name(u.status),
+			 u.stats.last_error ? u.stats.last_error : "");
+	assert_int_equal(u.stats.synced_items, items);
+	assert_int_equal(fx_intents(f, u.id), 0);
+	store_user_clear(&u);
+	got_read(f, login, "INBOX", &g);
+	assert_int_equal(g.count, count);
+	got_free(&g);
+}
+
 static void test_undelivered_fails_user(void **state)
 {
 	struct fake_msg msgs[5];
@@ -123,16 +141,7 @@ static void test_undelivered_fails_user(void **state)
 	/* The folder's highest UID was not recorded: the next run copies it. */
 	drop_uid = 0;
 	fx_run(f, "L");
-	fx_user(f, "lou", &u);
-	if (u.status != STORE_USER_SYNCED)
-		fail_msg("lou is %s: %s", store_user_status_name(u.status),
-			 u.stats.last_error ? u.stats.last_error : "");
-	assert_int_equal(u.stats.synced_items, 5);
-	assert_int_equal(fx_intents(f, u.id), 0);
-	store_user_clear(&u);
-	got_read(f, "lou", "INBOX", &g);
-	assert_int_equal(g.count, 5);
-	got_free(&g);
+	expect_synced(f, "lou", 5, 5);
 	fx_free(f);
 }
 
@@ -143,8 +152,6 @@ static void test_expunged_meanwhile_is_fine(void **state)
 	struct fake_folder fo;
 	struct fake_account a = {.login = "eve"};
 	struct fx *f;
-	struct store_user u;
-	struct got_folder g;
 
 	(void)state;
 	msgs_init(msgs, bodies, 5);
@@ -152,16 +159,7 @@ static void test_expunged_meanwhile_is_fine(void **state)
 	drop_uid = 3;
 	drop_expunges = true;
 	fx_run(f, "L");
-	fx_user(f, "eve", &u);
-	if (u.status != STORE_USER_SYNCED)
-		fail_msg("eve is %s: %s", store_user_status_name(u.status),
-			 u.stats.last_error ? u.stats.last_error : "");
-	assert_int_equal(u.stats.synced_items, 4);
-	assert_int_equal(fx_intents(f, u.id), 0);
-	store_user_clear(&u);
-	got_read(f, "eve", "INBOX", &g);
-	assert_int_equal(g.count, 4);
-	got_free(&g);
+	expect_synced(f, "eve", 4, 4);
 	fx_free(f);
 }
 
